@@ -1,0 +1,1 @@
+//! benchfleet control plane.

@@ -1,0 +1,211 @@
+//! The time-series store: one trait, two backends chosen once from the database URL.
+//!
+//! - `sqlite://…` ([`sqlite::SqliteStore`]): the embedded default, WAL mode.
+//! - `postgres://…` ([`postgres::PgStore`]): TimescaleDB when the extension can be created,
+//!   plain PostgreSQL otherwise (see [`StoreMode`]).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use protocol::{BenchState, Telemetry};
+use serde::Serialize;
+
+pub mod postgres;
+pub mod sqlite;
+
+/// Store errors, coarse on purpose: callers only decide between "retry later" and "give up".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which engine and features a store runs on; said in the startup log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreMode {
+    Sqlite,
+    /// PostgreSQL with the TimescaleDB extension: hypertable, compression, retention.
+    Timescale,
+    /// PostgreSQL without TimescaleDB: same schema, BRIN index on time, `date_bin`.
+    Postgres,
+}
+
+/// One stored telemetry sample: the payload flattened, plus when the server received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryRow {
+    pub bench_id: String,
+    pub ts: DateTime<Utc>,
+    pub seq: i64,
+    pub received_at: DateTime<Utc>,
+    pub solar_w: f64,
+    pub battery_pct: f64,
+    pub battery_v: Option<f64>,
+    pub load_w: Option<f64>,
+    pub rx_bytes: Option<i64>,
+    pub tx_bytes: Option<i64>,
+    pub wifi_clients: Option<i32>,
+    pub rssi_dbm: Option<i32>,
+    pub sessions_wifi: Option<i32>,
+    pub sessions_usb: Option<i32>,
+    pub sessions_kiosk: Option<i32>,
+    pub wifi_started: Option<i64>,
+    pub usb_started: Option<i64>,
+    pub kiosk_started: Option<i64>,
+    pub cpu_temp_c: Option<f64>,
+    pub enclosure_temp_c: Option<f64>,
+    pub uptime_s: Option<i64>,
+    pub disk_free_mb: Option<i64>,
+    /// Active fault codes; stored as a JSON array of strings.
+    pub faults: Vec<String>,
+}
+
+impl TelemetryRow {
+    /// Flattens a validated payload. Validation guarantees every counter fits in `i64`.
+    pub fn from_payload(bench_id: &str, t: &Telemetry, received_at: DateTime<Utc>) -> Self {
+        let i64_of = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
+        let i32_of = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        Self {
+            bench_id: bench_id.to_owned(),
+            ts: t.ts,
+            seq: i64::try_from(t.seq).unwrap_or(i64::MAX),
+            received_at,
+            solar_w: t.power.solar_w,
+            battery_pct: t.power.battery_pct,
+            battery_v: t.power.battery_v,
+            load_w: t.power.load_w,
+            rx_bytes: i64_of(t.network.rx_bytes),
+            tx_bytes: i64_of(t.network.tx_bytes),
+            wifi_clients: i32_of(t.network.wifi_clients),
+            rssi_dbm: t.network.rssi_dbm,
+            sessions_wifi: i32_of(t.sessions.wifi),
+            sessions_usb: i32_of(t.sessions.usb),
+            sessions_kiosk: i32_of(t.sessions.kiosk),
+            wifi_started: i64_of(t.sessions.wifi_started),
+            usb_started: i64_of(t.sessions.usb_started),
+            kiosk_started: i64_of(t.sessions.kiosk_started),
+            cpu_temp_c: t.health.cpu_temp_c,
+            enclosure_temp_c: t.health.enclosure_temp_c,
+            uptime_s: i64_of(t.health.uptime_s),
+            disk_free_mb: i64_of(t.health.disk_free_mb),
+            faults: t.health.faults.clone(),
+        }
+    }
+}
+
+/// A change of a bench's presence, kept forever so availability is a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusEvent {
+    pub bench_id: String,
+    pub at: DateTime<Utc>,
+    pub state: BenchState,
+    /// What caused it: `connected`, `disconnected`, `last_will`, `announced`, `heartbeat_timeout`…
+    pub cause: String,
+    pub fw: Option<String>,
+    pub config_version: Option<i64>,
+    /// For `sleeping`: when the bench said it would be back.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The store behind the control plane.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which engine this is.
+    fn mode(&self) -> StoreMode;
+
+    /// Applies pending migrations (and, on TimescaleDB, its policies). Idempotent.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Cheap round trip, for readiness.
+    async fn ping(&self) -> Result<()>;
+
+    /// Writes a batch in one statement/transaction. Rows whose `(bench_id, seq, ts)` is already
+    /// stored (or repeated within the batch) are skipped. Returns how many rows were new.
+    async fn insert_telemetry(&self, rows: &[TelemetryRow]) -> Result<u64>;
+
+    /// Samples of one bench with `from <= ts < to`, oldest first.
+    async fn telemetry(&self, bench_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<TelemetryRow>>;
+
+    /// The newest sample of every bench that has one.
+    async fn latest_telemetry(&self) -> Result<Vec<TelemetryRow>>;
+
+    /// Appends a presence change.
+    async fn insert_status_event(&self, event: &StatusEvent) -> Result<()>;
+
+    /// Presence changes of one bench with `from <= at < to`, oldest first, at most `limit`.
+    async fn status_events(
+        &self,
+        bench_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StatusEvent>>;
+
+    /// The newest presence change of every bench that has one (to restore presence on restart).
+    async fn latest_status_events(&self) -> Result<Vec<StatusEvent>>;
+}
+
+/// Opens (and creates, for SQLite) the store named by `url`. Does not migrate.
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url, options).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// Tunables that only PostgreSQL/TimescaleDB uses.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Raw telemetry older than this is dropped by TimescaleDB's retention policy.
+    pub retention_days: u32,
+    /// Chunks older than this are compressed by TimescaleDB.
+    pub compress_after_days: u32,
+    /// Maximum pool connections.
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { retention_days: 400, compress_after_days: 7, max_connections: 8 }
+    }
+}
+
+/// The URL with any password replaced, safe for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://bf:s3cret@db:5432/bf"), "postgres://bf:***@db:5432/bf");
+        assert_eq!(redact_url("postgres://bf@db/bf"), "postgres://bf@db/bf");
+        assert_eq!(redact_url("sqlite://data/benchfleet.db"), "sqlite://data/benchfleet.db");
+    }
+}

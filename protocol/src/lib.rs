@@ -1,0 +1,23 @@
+//! The benchfleet wire contract, shared by the control plane, the simulator and the console so
+//! they cannot drift: MQTT topics, payload types and their validation, the built-in fleet
+//! registry and the JWTs benches and people present.
+//!
+//! Everything here is plain data plus pure functions; no I/O.
+
+pub mod fleet;
+pub mod status;
+pub mod telemetry;
+pub mod token;
+pub mod topic;
+
+pub use fleet::{BenchInfo, Fleet};
+pub use status::{BenchState, Status};
+pub use telemetry::{Rejection, RejectReason, Telemetry};
+pub use token::{Claims, Role};
+pub use topic::{BenchId, Topic, TopicKind};
+
+/// Largest payload accepted on any bench topic, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
+
+/// The only payload version this build understands.
+pub const PAYLOAD_VERSION: u32 = 1;
