@@ -1,1 +1,229 @@
-//! benchfleet control plane.
+//! benchfleet control plane: an embedded MQTT broker the benches connect to, telemetry ingest
+//! into a time-series store, bench presence, and the HTTP API.
+//!
+//! [`start`] wires the parts together on the caller's tokio runtime and returns the bound
+//! addresses; the binary is a thin CLI around it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::{Fleet, TopicKind};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod api;
+pub mod broker;
+pub mod health;
+pub mod ingest;
+pub mod metrics;
+pub mod settings;
+pub mod store;
+pub mod token;
+
+use broker::{BrokerEvent, Inbound};
+use health::{Input, PresenceTracker};
+use ingest::Ingest;
+use metrics::{Metrics, ReasonLabel};
+use settings::Settings;
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    #[error("fleet file {path}: {source}")]
+    Fleet { path: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error(transparent)]
+    Secret(#[from] token::SecretError),
+    #[error("store ({url}): {source}")]
+    Store { url: String, source: store::StoreError },
+    #[error("MQTT broker: {0}")]
+    Broker(#[from] broker::BrokerError),
+    #[error("cannot listen for the API on {addr}: {source}")]
+    ApiListen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A started control plane.
+pub struct Running {
+    pub api_addr: SocketAddr,
+    pub mqtt_addr: SocketAddr,
+    pub store_mode: store::StoreMode,
+    /// Finishes after `shutdown` is cancelled and everything buffered has been written.
+    pub done: JoinHandle<()>,
+}
+
+/// Loads the fleet registry the settings name (the built-in LINK 4 fleet by default).
+pub fn load_fleet(settings: &Settings) -> Result<Fleet, StartError> {
+    let fleet = match &settings.fleet_file {
+        None => Fleet::link4(),
+        Some(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| StartError::Fleet { path: shown.clone(), source: Box::new(e) })?;
+            Fleet::from_toml(&text).map_err(|e| StartError::Fleet { path: shown, source: Box::new(e) })?
+        }
+    };
+    Ok(fleet.with_load_test_benches(settings.load_test_benches))
+}
+
+/// Opens and migrates the store the settings name.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn store::Store>, StartError> {
+    let url = settings.database_url();
+    let options = store::StoreOptions {
+        retention_days: settings.store.retention_days,
+        compress_after_days: settings.store.compress_after_days,
+        max_connections: settings.store.max_connections,
+    };
+    let err = |source| StartError::Store { url: store::redact_url(&url), source };
+    let store = store::connect(&url, &options).await.map_err(err)?;
+    store.migrate().await.map_err(err)?;
+    Ok(store)
+}
+
+/// Starts every part of the control plane. Cancel `shutdown` to stop: the broker closes, queued
+/// messages are ingested, buffers are flushed, in-flight API requests finish.
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Running, StartError> {
+    settings.validate()?;
+    let fleet = Arc::new(load_fleet(&settings)?);
+    let secret = token::load_or_create(&settings.jwt_secret_file())?;
+    let store = open_store(&settings).await?;
+    let store_mode = store.mode();
+    tracing::info!(
+        store.mode = ?store_mode,
+        store.url = %store::redact_url(&settings.database_url()),
+        fleet.benches = fleet.len(),
+        "store ready"
+    );
+    let metrics = Arc::new(Metrics::new());
+
+    // Each stage has its own stop signal so shutdown can drain them in order.
+    let stop_broker = CancellationToken::new();
+    let stop_ingest = CancellationToken::new();
+    let stop_presence = CancellationToken::new();
+
+    let (ingest, ingest_task) =
+        Ingest::spawn(store.clone(), settings.ingest.clone(), metrics.clone(), stop_ingest.clone());
+    let (presence, presence_task) =
+        PresenceTracker::start(&fleet, &settings.presence, store.clone(), metrics.clone(), stop_presence.clone())
+            .await
+            .map_err(|source| StartError::Store { url: store::redact_url(&settings.database_url()), source })?;
+
+    let broker_settings = broker::BrokerSettings {
+        listen: settings.mqtt.listen,
+        max_connections: settings.mqtt.max_connections,
+        queue_capacity: settings.mqtt.queue_capacity,
+    };
+    let broker = broker::start(broker_settings, broker::Authenticator::new(fleet.clone(), secret), stop_broker.clone())
+        .await?;
+    let mqtt_addr = broker.local_addr;
+    let handle = broker.handle.clone();
+    let dispatch_task = tokio::spawn(dispatch(broker.events, broker.inbound, ingest.clone(), presence.clone(), metrics.clone()));
+
+    let listener = tokio::net::TcpListener::bind(settings.api.listen)
+        .await
+        .map_err(|source| StartError::ApiListen { addr: settings.api.listen, source })?;
+    let api_addr = listener.local_addr().map_err(|source| StartError::ApiListen { addr: settings.api.listen, source })?;
+    let state = api::AppState { store, metrics, presence, ingest, broker: handle };
+    let api_shutdown = shutdown.clone();
+    let api_task = tokio::spawn(async move {
+        let served = axum::serve(listener, api::app(state))
+            .with_graceful_shutdown(async move { api_shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "API server failed");
+        }
+    });
+    tracing::info!(api.addr = %api_addr, mqtt.addr = %mqtt_addr, "control plane listening");
+
+    let done = tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: closing the broker, then flushing buffers");
+        stop_broker.cancel();
+        if tokio::time::timeout(Duration::from_secs(10), dispatch_task).await.is_err() {
+            tracing::warn!("broker messages still queued after 10 s; ingesting what arrived");
+        }
+        stop_ingest.cancel();
+        let _ = ingest_task.await;
+        stop_presence.cancel();
+        let _ = presence_task.await;
+        let _ = api_task.await;
+        tracing::info!("stopped");
+    });
+    Ok(Running { api_addr, mqtt_addr, store_mode, done })
+}
+
+/// Routes broker events and bench messages to presence and ingest. Ends when the broker closes.
+async fn dispatch(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<BrokerEvent>,
+    mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
+    ingest: Ingest,
+    presence: PresenceTracker,
+    metrics: Arc<Metrics>,
+) {
+    let mut events_open = true;
+    loop {
+        tokio::select! {
+            ev = events.recv(), if events_open => match ev {
+                Some(ev) => on_event(ev, &presence, &metrics),
+                None => events_open = false,
+            },
+            msg = inbound.recv() => match msg {
+                Some(msg) => on_message(msg, &ingest, &presence, &metrics),
+                None => break,
+            },
+        }
+    }
+    while let Ok(ev) = events.try_recv() {
+        on_event(ev, &presence, &metrics);
+    }
+}
+
+fn on_event(ev: BrokerEvent, presence: &PresenceTracker, metrics: &Metrics) {
+    match ev {
+        BrokerEvent::Connected { bench, conn } => {
+            metrics.mqtt_connections.inc();
+            tracing::debug!(bench.id = %bench, mqtt.conn = conn, "bench connected");
+            presence.apply(bench.as_str(), Input::Connected { conn });
+        }
+        BrokerEvent::Disconnected { bench, conn } => {
+            metrics.mqtt_connections.dec();
+            tracing::debug!(bench.id = %bench, mqtt.conn = conn, "bench disconnected");
+            presence.apply(bench.as_str(), Input::Disconnected { conn });
+        }
+        BrokerEvent::Denied { client_id, reason } => {
+            metrics.mqtt_connections_denied.get_or_create(&ReasonLabel { reason: reason.label() }).inc();
+            tracing::warn!(mqtt.client_id = %client_id, reason = reason.label(), "MQTT connection refused");
+        }
+        BrokerEvent::AclViolation { bench, topic } => {
+            metrics.mqtt_acl_violations.inc();
+            tracing::warn!(bench.id = %bench, mqtt.topic = %topic, "bench used a topic it does not own; disconnected");
+        }
+    }
+}
+
+fn on_message(msg: Inbound, ingest: &Ingest, presence: &PresenceTracker, metrics: &Metrics) {
+    let bench = msg.topic.bench.as_str();
+    metrics.received(msg.topic.kind);
+    match msg.topic.kind {
+        TopicKind::Telemetry => {
+            if ingest::telemetry(ingest, bench, &msg.payload, msg.received_at).is_ok() {
+                presence.apply(bench, Input::Telemetry);
+            }
+        }
+        TopicKind::Status => match protocol::Status::decode(&msg.payload) {
+            Ok(status) => presence.apply(bench, Input::Status(status)),
+            Err(rejection) => {
+                metrics.dropped(rejection.reason.label());
+                tracing::warn!(bench.id = %bench, reason = rejection.reason.label(), detail = %rejection.detail, "status dropped");
+            }
+        },
+        // Specified by the idea-routing and OTA issues; counted, not yet acted on.
+        TopicKind::Ideas | TopicKind::ConfigAck => {
+            tracing::debug!(bench.id = %bench, topic = %msg.topic, "message on a reserved topic ignored");
+        }
+        TopicKind::Config | TopicKind::IdeasAck => {
+            metrics.dropped(protocol::RejectReason::UnknownTopic.label());
+        }
+    }
+}

@@ -1,1 +1,219 @@
-fn main() {}
+//! `control-plane`: serve, mint tokens, migrate, print the default configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use control_plane::settings::{DEFAULT_TOML, Settings};
+use protocol::{Claims, Role};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "control-plane", version, about = "benchfleet control plane: MQTT broker, telemetry store and HTTP API for the smart bench fleet")]
+struct Cli {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Flags that override the configuration file and the environment.
+#[derive(Args)]
+struct SettingsArgs {
+    /// TOML configuration file (see `control-plane config default`).
+    #[arg(long, global = true, env = "BENCHFLEET_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for the SQLite database and the JWT secret [default: ./data].
+    #[arg(long, global = true, env = "BENCHFLEET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DB (DATABASE_URL is honoured too).
+    #[arg(long, global = true, env = "BENCHFLEET_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// File holding the JWT signing secret [default: <data-dir>/jwt.secret].
+    #[arg(long, global = true, env = "BENCHFLEET_JWT_SECRET_FILE")]
+    jwt_secret_file: Option<PathBuf>,
+    /// TOML fleet file replacing the built-in LINK 4 benches.
+    #[arg(long = "fleet", global = true, env = "BENCHFLEET_FLEET")]
+    fleet_file: Option<PathBuf>,
+    /// Register load-000001…load-<N> beside the fleet, for `bench-sim load`.
+    #[arg(long, global = true, env = "BENCHFLEET_LOAD_TEST_BENCHES")]
+    load_test_benches: Option<u32>,
+    /// HTTP API address [default: 127.0.0.1:8080].
+    #[arg(long, global = true, env = "BENCHFLEET_API_LISTEN")]
+    api_listen: Option<SocketAddr>,
+    /// MQTT broker address [default: 127.0.0.1:1883; 0.0.0.0:1883 serves the network].
+    #[arg(long, global = true, env = "BENCHFLEET_MQTT_LISTEN")]
+    mqtt_listen: Option<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane (the default).
+    Serve,
+    /// Print a signed JWT for a bench or a person (last line of stdout).
+    Token(TokenArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the annotated default configuration file.
+    Default,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// admin, operator, viewer, cso or bench.
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    /// The bench id for `bench`; a person or service name otherwise.
+    #[arg(long)]
+    subject: String,
+    /// The organisation of a `cso` token.
+    #[arg(long)]
+    org: Option<String>,
+    /// How long the token is valid, e.g. 30d, 12h, 15m.
+    #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+    ttl: Duration,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("unknown role {s:?}: use admin, operator, viewer, cso or bench"))
+}
+
+impl SettingsArgs {
+    /// defaults < file < environment < flags (clap has merged the last two).
+    fn load(&self) -> anyhow::Result<Settings> {
+        let mut s = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        if let Some(v) = &self.data_dir {
+            s.data_dir.clone_from(v);
+        }
+        if let Some(v) = self.database_url.clone().or_else(|| std::env::var("DATABASE_URL").ok()) {
+            s.database_url = Some(v);
+        }
+        if let Some(v) = &self.jwt_secret_file {
+            s.jwt_secret_file = Some(v.clone());
+        }
+        if let Some(v) = &self.fleet_file {
+            s.fleet_file = Some(v.clone());
+        }
+        if let Some(v) = self.load_test_benches {
+            s.load_test_benches = v;
+        }
+        if let Some(v) = self.api_listen {
+            s.api.listen = v;
+        }
+        if let Some(v) = self.mqtt_listen {
+            s.mqtt.listen = v;
+        }
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let default = format!("info,{}", control_plane::broker::QUIET_TARGETS);
+    let filter = EnvFilter::try_from_env("BENCHFLEET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Config(ConfigCommand::Default) = command {
+        print!("{DEFAULT_TOML}");
+        return Ok(());
+    }
+    let settings = cli.settings.load()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    match command {
+        Command::Serve => runtime.block_on(serve(settings)),
+        Command::Migrate => runtime.block_on(async {
+            let store = control_plane::open_store(&settings).await?;
+            println!("migrations applied ({:?})", store.mode());
+            Ok(())
+        }),
+        Command::Token(args) => mint(&settings, args),
+        Command::Config(_) => unreachable!("handled above"),
+    }
+}
+
+fn mint(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
+    match args.role {
+        Role::Cso if args.org.is_none() => anyhow::bail!("a cso token needs --org <organisation id>"),
+        Role::Bench => {
+            let fleet = control_plane::load_fleet(settings)?;
+            anyhow::ensure!(
+                fleet.contains(&args.subject),
+                "{:?} is not a registered bench (see --fleet / --load-test-benches)",
+                args.subject
+            );
+        }
+        _ => {}
+    }
+    let secret = control_plane::token::load_or_create(&settings.jwt_secret_file())?;
+    let mut claims = Claims::new(args.role, args.subject, args.ttl);
+    claims.org = args.org;
+    println!("{}", secret.sign(&claims));
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let running = control_plane::start(settings.clone(), shutdown.clone()).await?;
+    println!("benchfleet control plane is running");
+    println!("api: http://{}", running.api_addr);
+    println!("mqtt: mqtt://{}", running.mqtt_addr);
+    println!("store: {:?} ({})", running.store_mode, control_plane::store::redact_url(&settings.database_url()));
+    println!("Ready check: curl http://{}/readyz", running.api_addr);
+    println!(
+        "Mint a token: control-plane token --data-dir {} --role operator --subject you",
+        settings.data_dir.display()
+    );
+    wait_for_signal().await;
+    shutdown.cancel();
+    running.done.await.context("shutdown task")?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

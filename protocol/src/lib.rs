@@ -5,6 +5,7 @@
 //! Everything here is plain data plus pure functions; no I/O.
 
 pub mod fleet;
+pub mod schema;
 pub mod status;
 pub mod telemetry;
 pub mod token;

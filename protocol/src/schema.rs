@@ -1,0 +1,16 @@
+//! JSON Schemas of the payloads, generated from the types so docs and code cannot drift.
+//! `docs/schemas/*.schema.json` are checked against these by a test (`BLESS=1` rewrites them).
+
+use schemars::schema_for;
+
+use crate::{Status, Telemetry, fleet::BenchInfo};
+
+/// `(file name, schema)` of every published payload schema.
+pub fn all() -> Vec<(&'static str, serde_json::Value)> {
+    let v = |s: schemars::Schema| serde_json::to_value(s).unwrap_or_default();
+    vec![
+        ("telemetry.schema.json", v(schema_for!(Telemetry))),
+        ("status.schema.json", v(schema_for!(Status))),
+        ("fleet-bench.schema.json", v(schema_for!(BenchInfo))),
+    ]
+}
