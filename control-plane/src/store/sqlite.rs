@@ -28,8 +28,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 const MAX_CONNECTIONS: u32 = 4;
 /// How long a writer waits for another writer before failing with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Rows per INSERT: 23 bound values each stays far below SQLite's 32 766 variable limit.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Most rows per INSERT: 23 bound values each stays far below SQLite's 32 766 variable limit.
+const MAX_ROWS_PER_STATEMENT: usize = 256;
 
 static SELECT_TELEMETRY: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -157,7 +157,13 @@ impl Store for SqliteStore {
         }
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut rest = rows;
+        while !rest.is_empty() {
+            // Statements of power-of-two sizes only: each prepared statement is cached per
+            // connection, and batches of every size would fill the cache with big ones.
+            let n = 1 << rest.len().min(MAX_ROWS_PER_STATEMENT).ilog2();
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
             let mut insert = QueryBuilder::<Sqlite>::new(format!(
                 "INSERT INTO telemetry ({TELEMETRY_COLUMNS}) "
             ));

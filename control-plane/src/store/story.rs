@@ -249,6 +249,20 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
     // Newest per bench: latest time, then highest seq.
     assert_eq!(store.latest_telemetry().await.unwrap(), [a5, b3]);
 
+    // A batch larger than any single statement a backend prepares, then again with one more row.
+    let many: Vec<_> = (0..778)
+        .map(|i| telemetry_row("bench-03", i, minute(100) + TimeDelta::seconds(i)))
+        .collect();
+    assert_eq!(store.insert_telemetry(&many[..777]).await.unwrap(), 777);
+    assert_eq!(store.insert_telemetry(&many).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .telemetry("bench-03", ever_from, ever_to)
+            .await
+            .unwrap(),
+        many
+    );
+
     // Status events: NULLs, a sleep with its end, a tie on `at` (kept in insertion order),
     // and a time below the millisecond.
     let e1 = StatusEvent {
@@ -380,7 +394,7 @@ async fn story_on_postgres() {
 
     // Both newest-per-bench queries agree, whichever one this mode uses.
     let (distinct_on, skip_scan) = store.latest_telemetry_both_ways().await.unwrap();
-    assert_eq!(distinct_on.len(), 2);
+    assert_eq!(distinct_on.len(), 3);
     assert_eq!(distinct_on, skip_scan);
     assert_eq!(distinct_on, store.latest_telemetry().await.unwrap());
 }
