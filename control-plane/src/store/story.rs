@@ -397,6 +397,7 @@ async fn story_on_postgres() {
     assert_eq!(distinct_on.len(), 3);
     assert_eq!(distinct_on, skip_scan);
     assert_eq!(distinct_on, store.latest_telemetry().await.unwrap());
+    store.pool().close().await;
 }
 
 #[tokio::test]
