@@ -7,12 +7,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use protocol::{BenchState, Telemetry};
 use serde::Serialize;
 
 pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+mod story;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 /// Store errors, coarse on purpose: callers only decide between "retry later" and "give up".
 #[derive(Debug, thiserror::Error)]
@@ -132,12 +136,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes a batch in one statement/transaction. Rows whose `(bench_id, seq, ts)` is already
     /// stored (or repeated within the batch) are skipped. Returns how many rows were new.
+    ///
+    /// Times are kept to the millisecond (finer digits are cut off), on every backend alike: two
+    /// samples that differ only below a millisecond are the same sample.
     async fn insert_telemetry(&self, rows: &[TelemetryRow]) -> Result<u64>;
 
     /// Samples of one bench with `from <= ts < to`, oldest first.
-    async fn telemetry(&self, bench_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<TelemetryRow>>;
+    async fn telemetry(
+        &self,
+        bench_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<TelemetryRow>>;
 
-    /// The newest sample of every bench that has one.
+    /// The newest sample (latest `ts`, then highest `seq`) of every bench that has one, ordered
+    /// by bench id.
     async fn latest_telemetry(&self) -> Result<Vec<TelemetryRow>>;
 
     /// Appends a presence change.
@@ -152,7 +165,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StatusEvent>>;
 
-    /// The newest presence change of every bench that has one (to restore presence on restart).
+    /// The newest presence change (latest `at`, then last inserted) of every bench that has one,
+    /// ordered by bench id (to restore presence on restart).
     async fn latest_status_events(&self) -> Result<Vec<StatusEvent>>;
 }
 
@@ -165,6 +179,41 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
     }
+}
+
+/// The telemetry columns in [`TelemetryRow`] field order, for INSERT and SELECT lists.
+pub(crate) const TELEMETRY_COLUMNS: &str = "bench_id, ts, seq, received_at, solar_w, battery_pct, \
+     battery_v, load_w, rx_bytes, tx_bytes, wifi_clients, rssi_dbm, sessions_wifi, sessions_usb, \
+     sessions_kiosk, wifi_started, usb_started, kiosk_started, cpu_temp_c, enclosure_temp_c, \
+     uptime_s, disk_free_mb, faults";
+
+/// The status event columns in [`StatusEvent`] field order.
+pub(crate) const STATUS_EVENT_COLUMNS: &str =
+    "bench_id, at, state, cause, fw, config_version, until";
+
+/// `t` with its digits below the millisecond cut off: the precision every backend stores.
+pub(crate) fn truncate_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
+}
+
+/// The first whole millisecond at or after `t`. For stored (whole-millisecond) times `s`,
+/// `s >= t` exactly when `s >= ceil_to_millis(t)`, and likewise for `<`: query bounds are
+/// rounded up so that `from <= ts < to` means the same for any bound on every backend.
+pub(crate) fn ceil_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    let down = truncate_to_millis(t);
+    if down == t {
+        t
+    } else {
+        down.checked_add_signed(TimeDelta::milliseconds(1))
+            .unwrap_or(down)
+    }
+}
+
+/// Reads a stored [`BenchState`], failing the query rather than guessing.
+pub(crate) fn decode_state(s: &str) -> Result<BenchState, sqlx::Error> {
+    BenchState::parse(s)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown bench state {s:?}").into()))
 }
 
 /// Tunables that only PostgreSQL/TimescaleDB uses.
@@ -180,7 +229,11 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { retention_days: 400, compress_after_days: 7, max_connections: 8 }
+        Self {
+            retention_days: 400,
+            compress_after_days: 7,
+            max_connections: 8,
+        }
     }
 }
 
@@ -204,8 +257,52 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://bf:s3cret@db:5432/bf"), "postgres://bf:***@db:5432/bf");
+        assert_eq!(
+            redact_url("postgres://bf:s3cret@db:5432/bf"),
+            "postgres://bf:***@db:5432/bf"
+        );
         assert_eq!(redact_url("postgres://bf@db/bf"), "postgres://bf@db/bf");
-        assert_eq!(redact_url("sqlite://data/benchfleet.db"), "sqlite://data/benchfleet.db");
+        assert_eq!(
+            redact_url("sqlite://data/benchfleet.db"),
+            "sqlite://data/benchfleet.db"
+        );
+    }
+
+    #[test]
+    fn times_round_to_whole_milliseconds() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            truncate_to_millis(t("2026-11-26T10:00:00.123456789Z")),
+            t("2026-11-26T10:00:00.123Z")
+        );
+        assert_eq!(
+            truncate_to_millis(t("2026-11-26T10:00:00.123Z")),
+            t("2026-11-26T10:00:00.123Z")
+        );
+        assert_eq!(
+            ceil_to_millis(t("2026-11-26T10:00:00.123000001Z")),
+            t("2026-11-26T10:00:00.124Z")
+        );
+        assert_eq!(
+            ceil_to_millis(t("2026-11-26T10:00:00.999500Z")),
+            t("2026-11-26T10:00:01Z")
+        );
+        assert_eq!(
+            ceil_to_millis(t("2026-11-26T10:00:00.123Z")),
+            t("2026-11-26T10:00:00.123Z")
+        );
+        assert_eq!(
+            truncate_to_millis(t("1969-12-31T23:59:59.9995Z")),
+            t("1969-12-31T23:59:59.999Z")
+        );
+    }
+
+    #[test]
+    fn unknown_states_fail_to_decode() {
+        assert_eq!(decode_state("sleeping").unwrap(), BenchState::Sleeping);
+        assert!(matches!(
+            decode_state("asleep"),
+            Err(sqlx::Error::Decode(_))
+        ));
     }
 }

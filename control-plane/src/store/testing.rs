@@ -1,0 +1,197 @@
+//! Throwaway databases for tests, here and in other crates (feature `testing`).
+//!
+//! ```ignore
+//! let Some(db) = control_plane::store::testing::pg_database().await else { return };
+//! let store = control_plane::store::connect(db.url(), &Default::default()).await?;
+//! ```
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection, Executor};
+
+use super::TelemetryRow;
+
+/// The variable naming the PostgreSQL server tests may create databases on.
+pub const DATABASE_URL_VAR: &str = "BENCHFLEET_TEST_DATABASE_URL";
+
+/// A fresh, uniquely named PostgreSQL database, dropped (with any open connections) on drop.
+#[derive(Debug)]
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    /// Connection URL of the new database, for [`super::connect`].
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Its name (`benchfleet_test_<random>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop cannot await, and may run inside a runtime that must not be blocked on itself:
+        // do the async work on a runtime of its own, on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url).await?;
+                admin
+                    .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+                    .await?;
+                admin.close().await?;
+                Ok::<_, sqlx::Error>(())
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            // Never panic here: this may run while a failing test unwinds.
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!(
+                "could not drop test database {}: the dropping thread panicked",
+                self.name
+            ),
+        }
+    }
+}
+
+/// Creates a fresh database on the server named by `BENCHFLEET_TEST_DATABASE_URL`.
+///
+/// Returns `None` (after saying so on stderr) when the variable is unset, so the caller can skip;
+/// panics instead when `CI` is set, because there a skipped PostgreSQL test is a failed one.
+/// Also panics when the server cannot be reached or the database cannot be created.
+pub async fn pg_database() -> Option<PgDatabase> {
+    let Ok(admin_url) = std::env::var(DATABASE_URL_VAR) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{DATABASE_URL_VAR} must be set when CI is set"
+        );
+        eprintln!("skipping PostgreSQL test: {DATABASE_URL_VAR} is not set");
+        return None;
+    };
+    let name = format!("benchfleet_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = PgConnectOptions::from_str(&admin_url)
+        .unwrap_or_else(|e| panic!("{DATABASE_URL_VAR} is not a PostgreSQL URL: {e}"));
+    let url = with_database(&admin_url, &name);
+    let mut conn = admin.connect().await.unwrap_or_else(|e| {
+        panic!("cannot connect to {}: {e}", super::redact_url(&admin_url));
+    });
+    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+    conn.close().await.ok();
+    Some(PgDatabase {
+        admin_url,
+        name,
+        url,
+    })
+}
+
+/// `url` with its database (the URL path) replaced by `name`, everything else kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A fresh SQLite database file in its own temporary directory, deleted on drop.
+#[derive(Debug)]
+pub struct SqliteDatabase {
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl SqliteDatabase {
+    /// Connection URL of the database file (which does not exist until first connect).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Creates a temporary directory to hold an SQLite database. Panics if that fails.
+pub fn sqlite_database() -> SqliteDatabase {
+    let dir =
+        tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+    let url = format!("sqlite://{}", dir.path().join("benchfleet.db").display());
+    SqliteDatabase { url, _dir: dir }
+}
+
+/// A minimal sample: the given identity, 10 W solar, 50 % battery, received at `ts`, every
+/// optional field empty. Change fields with struct update syntax.
+pub fn telemetry_row(bench_id: &str, seq: i64, ts: DateTime<Utc>) -> TelemetryRow {
+    TelemetryRow {
+        bench_id: bench_id.to_owned(),
+        ts,
+        seq,
+        received_at: ts,
+        solar_w: 10.0,
+        battery_pct: 50.0,
+        battery_v: None,
+        load_w: None,
+        rx_bytes: None,
+        tx_bytes: None,
+        wifi_clients: None,
+        rssi_dbm: None,
+        sessions_wifi: None,
+        sessions_usb: None,
+        sessions_kiosk: None,
+        wifi_started: None,
+        usb_started: None,
+        kiosk_started: None,
+        cpu_temp_c: None,
+        enclosure_temp_c: None,
+        uptime_s: None,
+        disk_free_mb: None,
+        faults: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_swapped_in_urls() {
+        assert_eq!(
+            with_database("postgres://u:p@127.0.0.1:5432/postgres", "t1"),
+            "postgres://u:p@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@db", "t1"),
+            "postgres://u:p@db/t1"
+        );
+        assert_eq!(
+            with_database("postgresql://u@db/x?sslmode=disable", "t1"),
+            "postgresql://u@db/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres:///x?host=/run/postgresql", "t1"),
+            "postgres:///t1?host=/run/postgresql"
+        );
+    }
+}
