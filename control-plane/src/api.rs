@@ -59,7 +59,11 @@ async fn readyz(State(s): State<AppState>) -> Response {
             "unwritten_status_events": s.presence.unwritten(),
         },
     });
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 

@@ -73,7 +73,10 @@ impl Presence {
                 (b.id.to_string(), p)
             })
             .collect();
-        Self { benches, stale_after_intervals }
+        Self {
+            benches,
+            stale_after_intervals,
+        }
     }
 
     /// Resumes from the last stored event of each bench. A bench that was online when the control
@@ -81,14 +84,22 @@ impl Presence {
     pub fn restore(&mut self, last: &[StatusEvent], now: DateTime<Utc>) -> Vec<StatusEvent> {
         let mut changes = Vec::new();
         for ev in last {
-            let Some(p) = self.benches.get_mut(&ev.bench_id) else { continue };
+            let Some(p) = self.benches.get_mut(&ev.bench_id) else {
+                continue;
+            };
             p.state = ev.state;
             p.since = Some(ev.at);
             p.fw = ev.fw.clone();
             p.config_version = ev.config_version.and_then(|v| u64::try_from(v).ok());
             p.until = ev.until;
             if matches!(ev.state, BenchState::Online | BenchState::Stale) {
-                changes.extend(transition(&ev.bench_id, p, BenchState::Offline, "control_plane_restart", now));
+                changes.extend(transition(
+                    &ev.bench_id,
+                    p,
+                    BenchState::Offline,
+                    "control_plane_restart",
+                    now,
+                ));
             }
         }
         changes
@@ -159,7 +170,9 @@ impl Presence {
             Input::Telemetry => {
                 p.last_seen = Some(now);
                 match p.state {
-                    BenchState::Stale if p.conn.is_some() => transition(bench, p, BenchState::Online, "telemetry_resumed", now),
+                    BenchState::Stale if p.conn.is_some() => {
+                        transition(bench, p, BenchState::Online, "telemetry_resumed", now)
+                    }
                     // Telemetry means a live connection, whatever the last status said.
                     BenchState::Offline | BenchState::NeverSeen | BenchState::Sleeping if p.conn.is_some() => {
                         p.until = None;
@@ -185,7 +198,11 @@ impl Presence {
                     }
                 }
                 BenchState::Sleeping if p.until.is_none_or(|u| u <= now) => {
-                    let next = if p.conn.is_some() { BenchState::Online } else { BenchState::Offline };
+                    let next = if p.conn.is_some() {
+                        BenchState::Online
+                    } else {
+                        BenchState::Offline
+                    };
                     changes.extend(transition(bench, p, next, "sleep_expired", now));
                 }
                 _ => {}
@@ -252,7 +269,13 @@ impl PresenceTracker {
             metrics,
         };
         for b in fleet.iter() {
-            tracker.metrics.bench_up.get_or_create(&BenchLabel { bench: b.id.to_string() }).set(0);
+            tracker
+                .metrics
+                .bench_up
+                .get_or_create(&BenchLabel {
+                    bench: b.id.to_string(),
+                })
+                .set(0);
         }
         tracker.record(restored);
         let task = tokio::spawn(tracker.clone().run(store, shutdown));
@@ -290,7 +313,12 @@ impl PresenceTracker {
         for ev in changes {
             tracing::info!(bench.id = %ev.bench_id, bench.state = %ev.state, cause = %ev.cause, "bench state changed");
             let up = i64::from(ev.state == BenchState::Online);
-            self.metrics.bench_up.get_or_create(&BenchLabel { bench: ev.bench_id.clone() }).set(up);
+            self.metrics
+                .bench_up
+                .get_or_create(&BenchLabel {
+                    bench: ev.bench_id.clone(),
+                })
+                .set(up);
             pending.push_back(ev);
             any = true;
         }
@@ -334,7 +362,10 @@ impl PresenceTracker {
         // Last attempt on the way out.
         while let Some(ev) = self.pending.lock().ok().and_then(|p| p.front().cloned()) {
             if store.insert_status_event(&ev).await.is_err() {
-                tracing::error!(presence.unwritten = self.unwritten(), "shutting down with status events the store did not accept");
+                tracing::error!(
+                    presence.unwritten = self.unwritten(),
+                    "shutting down with status events the store did not accept"
+                );
                 break;
             }
             self.pending.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
@@ -378,11 +409,17 @@ mod tests {
         let mut p = presence();
         p.apply("mostar-01", Input::Connected { conn: 1 }, t(0));
         p.apply("mostar-01", Input::Disconnected { conn: 1 }, t(10));
-        assert!(p.apply("mostar-01", Input::Status(Status::last_will()), t(10)).is_none());
+        assert!(
+            p.apply("mostar-01", Input::Status(Status::last_will()), t(10))
+                .is_none()
+        );
         assert_eq!(state(&p), BenchState::Offline);
         // Last Will while connected (a stale retained message): ignored.
         p.apply("mostar-01", Input::Connected { conn: 2 }, t(20));
-        assert!(p.apply("mostar-01", Input::Status(Status::last_will()), t(21)).is_none());
+        assert!(
+            p.apply("mostar-01", Input::Status(Status::last_will()), t(21))
+                .is_none()
+        );
         assert_eq!(state(&p), BenchState::Online);
     }
 
@@ -390,14 +427,22 @@ mod tests {
     fn sleeping_is_not_an_outage_until_it_runs_out() {
         let mut p = presence();
         p.apply("mostar-01", Input::Connected { conn: 1 }, t(0));
-        let ev = p.apply("mostar-01", Input::Status(Status::sleeping(t(600))), t(10)).unwrap();
+        let ev = p
+            .apply("mostar-01", Input::Status(Status::sleeping(t(600))), t(10))
+            .unwrap();
         assert_eq!((ev.state, ev.until), (BenchState::Sleeping, Some(t(600))));
         assert!(p.apply("mostar-01", Input::Disconnected { conn: 1 }, t(11)).is_none());
-        assert!(p.apply("mostar-01", Input::Status(Status::last_will()), t(11)).is_none());
+        assert!(
+            p.apply("mostar-01", Input::Status(Status::last_will()), t(11))
+                .is_none()
+        );
         assert!(p.tick(t(599)).is_empty());
         let changes = p.tick(t(601));
         assert_eq!(changes.len(), 1);
-        assert_eq!((changes[0].state, changes[0].cause.as_str()), (BenchState::Offline, "sleep_expired"));
+        assert_eq!(
+            (changes[0].state, changes[0].cause.as_str()),
+            (BenchState::Offline, "sleep_expired")
+        );
     }
 
     #[test]
@@ -418,7 +463,10 @@ mod tests {
         assert!(p.tick(t(190)).is_empty());
         let changes = p.tick(t(191));
         assert_eq!(changes.len(), 1);
-        assert_eq!((changes[0].state, changes[0].cause.as_str()), (BenchState::Stale, "heartbeat_timeout"));
+        assert_eq!(
+            (changes[0].state, changes[0].cause.as_str()),
+            (BenchState::Stale, "heartbeat_timeout")
+        );
         let ev = p.apply("mostar-01", Input::Telemetry, t(200)).unwrap();
         assert_eq!(ev.state, BenchState::Online);
         p.set_interval("mostar-01", Duration::from_secs(5));
@@ -459,7 +507,10 @@ mod tests {
         ];
         let changes = p.restore(&last, t(100));
         assert_eq!(changes.len(), 1);
-        assert_eq!((changes[0].bench_id.as_str(), changes[0].cause.as_str()), ("mostar-01", "control_plane_restart"));
+        assert_eq!(
+            (changes[0].bench_id.as_str(), changes[0].cause.as_str()),
+            ("mostar-01", "control_plane_restart")
+        );
         assert_eq!(p.get("ravno-01").unwrap().state, BenchState::Offline);
         assert_eq!(p.get("mostar-01").unwrap().fw.as_deref(), Some("1.0.0"));
     }

@@ -41,7 +41,12 @@ impl Ingest {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let shared = Arc::new(Shared { rows: Mutex::new(VecDeque::new()), wake: Notify::new(), settings, metrics });
+        let shared = Arc::new(Shared {
+            rows: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            settings,
+            metrics,
+        });
         let task = tokio::spawn(writer(shared.clone(), store, shutdown));
         (Self { shared }, task)
     }
@@ -146,7 +151,10 @@ async fn final_flush(s: &Shared, store: &dyn Store) {
     }
     let left = len(s);
     if left > 0 {
-        tracing::error!(ingest.unwritten = left, "shutting down with telemetry rows the store did not accept");
+        tracing::error!(
+            ingest.unwritten = left,
+            "shutting down with telemetry rows the store did not accept"
+        );
     } else {
         tracing::debug!("ingest buffer flushed");
     }
@@ -174,7 +182,8 @@ async fn flush_one(s: &Shared, store: &dyn Store) -> Result<(), crate::store::St
             m.ingest_flush_duration_seconds.observe(started.elapsed().as_secs_f64());
             m.ingest_batch_rows.observe(batch.len() as f64);
             m.ingest_rows_stored.inc_by(new);
-            m.ingest_rows_duplicate.inc_by(batch.len() as u64 - new.min(batch.len() as u64));
+            m.ingest_rows_duplicate
+                .inc_by(batch.len() as u64 - new.min(batch.len() as u64));
             m.ingest_buffered_rows.set(len(s) as i64);
             Ok(())
         }

@@ -33,7 +33,10 @@ pub enum StartError {
     #[error(transparent)]
     Settings(#[from] settings::SettingsError),
     #[error("fleet file {path}: {source}")]
-    Fleet { path: String, source: Box<dyn std::error::Error + Send + Sync> },
+    Fleet {
+        path: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     Secret(#[from] token::SecretError),
     #[error("store ({url}): {source}")]
@@ -59,9 +62,14 @@ pub fn load_fleet(settings: &Settings) -> Result<Fleet, StartError> {
         None => Fleet::link4(),
         Some(path) => {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| StartError::Fleet { path: shown.clone(), source: Box::new(e) })?;
-            Fleet::from_toml(&text).map_err(|e| StartError::Fleet { path: shown, source: Box::new(e) })?
+            let text = std::fs::read_to_string(path).map_err(|e| StartError::Fleet {
+                path: shown.clone(),
+                source: Box::new(e),
+            })?;
+            Fleet::from_toml(&text).map_err(|e| StartError::Fleet {
+                path: shown,
+                source: Box::new(e),
+            })?
         }
     };
     Ok(fleet.with_load_test_benches(settings.load_test_benches))
@@ -75,7 +83,10 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn store::Store>, St
         compress_after_days: settings.store.compress_after_days,
         max_connections: settings.store.max_connections,
     };
-    let err = |source| StartError::Store { url: store::redact_url(&url), source };
+    let err = |source| StartError::Store {
+        url: store::redact_url(&url),
+        source,
+    };
     let store = store::connect(&url, &options).await.map_err(err)?;
     store.migrate().await.map_err(err)?;
     Ok(store)
@@ -102,29 +113,63 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let stop_ingest = CancellationToken::new();
     let stop_presence = CancellationToken::new();
 
-    let (ingest, ingest_task) =
-        Ingest::spawn(store.clone(), settings.ingest.clone(), metrics.clone(), stop_ingest.clone());
-    let (presence, presence_task) =
-        PresenceTracker::start(&fleet, &settings.presence, store.clone(), metrics.clone(), stop_presence.clone())
-            .await
-            .map_err(|source| StartError::Store { url: store::redact_url(&settings.database_url()), source })?;
+    let (ingest, ingest_task) = Ingest::spawn(
+        store.clone(),
+        settings.ingest.clone(),
+        metrics.clone(),
+        stop_ingest.clone(),
+    );
+    let (presence, presence_task) = PresenceTracker::start(
+        &fleet,
+        &settings.presence,
+        store.clone(),
+        metrics.clone(),
+        stop_presence.clone(),
+    )
+    .await
+    .map_err(|source| StartError::Store {
+        url: store::redact_url(&settings.database_url()),
+        source,
+    })?;
 
     let broker_settings = broker::BrokerSettings {
         listen: settings.mqtt.listen,
         max_connections: settings.mqtt.max_connections,
         queue_capacity: settings.mqtt.queue_capacity,
     };
-    let broker = broker::start(broker_settings, broker::Authenticator::new(fleet.clone(), secret), stop_broker.clone())
-        .await?;
+    let broker = broker::start(
+        broker_settings,
+        broker::Authenticator::new(fleet.clone(), secret),
+        stop_broker.clone(),
+    )
+    .await?;
     let mqtt_addr = broker.local_addr;
     let handle = broker.handle.clone();
-    let dispatch_task = tokio::spawn(dispatch(broker.events, broker.inbound, ingest.clone(), presence.clone(), metrics.clone()));
+    let dispatch_task = tokio::spawn(dispatch(
+        broker.events,
+        broker.inbound,
+        ingest.clone(),
+        presence.clone(),
+        metrics.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(settings.api.listen)
         .await
-        .map_err(|source| StartError::ApiListen { addr: settings.api.listen, source })?;
-    let api_addr = listener.local_addr().map_err(|source| StartError::ApiListen { addr: settings.api.listen, source })?;
-    let state = api::AppState { store, metrics, presence, ingest, broker: handle };
+        .map_err(|source| StartError::ApiListen {
+            addr: settings.api.listen,
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(|source| StartError::ApiListen {
+        addr: settings.api.listen,
+        source,
+    })?;
+    let state = api::AppState {
+        store,
+        metrics,
+        presence,
+        ingest,
+        broker: handle,
+    };
     let api_shutdown = shutdown.clone();
     let api_task = tokio::spawn(async move {
         let served = axum::serve(listener, api::app(state))
@@ -140,7 +185,10 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         shutdown.cancelled().await;
         tracing::info!("shutting down: closing the broker, then flushing buffers");
         stop_broker.cancel();
-        if tokio::time::timeout(Duration::from_secs(10), dispatch_task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), dispatch_task)
+            .await
+            .is_err()
+        {
             tracing::warn!("broker messages still queued after 10 s; ingesting what arrived");
         }
         stop_ingest.cancel();
@@ -150,7 +198,12 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         let _ = api_task.await;
         tracing::info!("stopped");
     });
-    Ok(Running { api_addr, mqtt_addr, store_mode, done })
+    Ok(Running {
+        api_addr,
+        mqtt_addr,
+        store_mode,
+        done,
+    })
 }
 
 /// Routes broker events and bench messages to presence and ingest. Ends when the broker closes.
@@ -192,7 +245,10 @@ fn on_event(ev: BrokerEvent, presence: &PresenceTracker, metrics: &Metrics) {
             presence.apply(bench.as_str(), Input::Disconnected { conn });
         }
         BrokerEvent::Denied { client_id, reason } => {
-            metrics.mqtt_connections_denied.get_or_create(&ReasonLabel { reason: reason.label() }).inc();
+            metrics
+                .mqtt_connections_denied
+                .get_or_create(&ReasonLabel { reason: reason.label() })
+                .inc();
             tracing::warn!(mqtt.client_id = %client_id, reason = reason.label(), "MQTT connection refused");
         }
         BrokerEvent::AclViolation { bench, topic } => {

@@ -12,7 +12,11 @@ use protocol::{Claims, Role};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "control-plane", version, about = "benchfleet control plane: MQTT broker, telemetry store and HTTP API for the smart bench fleet")]
+#[command(
+    name = "control-plane",
+    version,
+    about = "benchfleet control plane: MQTT broker, telemetry store and HTTP API for the smart bench fleet"
+)]
 struct Cli {
     #[command(flatten)]
     settings: SettingsArgs,
@@ -137,7 +141,10 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let default = format!("info,{}", control_plane::broker::QUIET_TARGETS);
     let filter = EnvFilter::try_from_env("BENCHFLEET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -186,7 +193,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("benchfleet control plane is running");
     println!("api: http://{}", running.api_addr);
     println!("mqtt: mqtt://{}", running.mqtt_addr);
-    println!("store: {:?} ({})", running.store_mode, control_plane::store::redact_url(&settings.database_url()));
+    println!(
+        "store: {:?} ({})",
+        running.store_mode,
+        control_plane::store::redact_url(&settings.database_url())
+    );
     println!("Ready check: curl http://{}/readyz", running.api_addr);
     println!(
         "Mint a token: control-plane token --data-dir {} --role operator --subject you",

@@ -79,7 +79,11 @@ impl Metrics {
             bench_up: Family::default(),
             registry: Registry::default(),
         };
-        registry.register("mqtt_connections", "Authenticated MQTT connections now", m.mqtt_connections.clone());
+        registry.register(
+            "mqtt_connections",
+            "Authenticated MQTT connections now",
+            m.mqtt_connections.clone(),
+        );
         registry.register(
             "mqtt_messages_received",
             "Messages received from benches, by topic kind",
@@ -100,13 +104,21 @@ impl Metrics {
             "Clients disconnected for using another bench's topics",
             m.mqtt_acl_violations.clone(),
         );
-        registry.register("ingest_batch_rows", "Rows per telemetry store write", m.ingest_batch_rows.clone());
+        registry.register(
+            "ingest_batch_rows",
+            "Rows per telemetry store write",
+            m.ingest_batch_rows.clone(),
+        );
         registry.register(
             "ingest_flush_duration_seconds",
             "Time to write one telemetry batch",
             m.ingest_flush_duration_seconds.clone(),
         );
-        registry.register("ingest_rows_stored", "Telemetry rows written", m.ingest_rows_stored.clone());
+        registry.register(
+            "ingest_rows_stored",
+            "Telemetry rows written",
+            m.ingest_rows_stored.clone(),
+        );
         registry.register(
             "ingest_rows_duplicate",
             "Telemetry rows skipped as already stored",
@@ -131,12 +143,18 @@ impl Metrics {
 
         // Expose every closed-set label from the start, so rates work from zero.
         for kind in TopicKind::ALL.into_iter().filter(|k| k.bench_publishes()) {
-            let _ = m.mqtt_messages_received.get_or_create(&KindLabel { kind: kind.label() });
+            let _ = m
+                .mqtt_messages_received
+                .get_or_create(&KindLabel { kind: kind.label() });
         }
         for reason in RejectReason::ALL {
-            let _ = m.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason: reason.label() });
+            let _ = m
+                .mqtt_messages_dropped
+                .get_or_create(&ReasonLabel { reason: reason.label() });
         }
-        let _ = m.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason: DROP_QUEUE_FULL });
+        let _ = m.mqtt_messages_dropped.get_or_create(&ReasonLabel {
+            reason: DROP_QUEUE_FULL,
+        });
         Self { registry, ..m }
     }
 
@@ -153,7 +171,9 @@ impl Metrics {
     }
 
     pub fn received(&self, kind: TopicKind) {
-        self.mqtt_messages_received.get_or_create(&KindLabel { kind: kind.label() }).inc();
+        self.mqtt_messages_received
+            .get_or_create(&KindLabel { kind: kind.label() })
+            .inc();
     }
 }
 
@@ -173,10 +193,22 @@ mod tests {
         m.dropped(RejectReason::OutOfRange.label());
         m.received(TopicKind::Telemetry);
         let text = m.encode();
-        assert!(text.contains("benchfleet_mqtt_messages_dropped_total{reason=\"out_of_range\"} 1"), "{text}");
-        assert!(text.contains("benchfleet_mqtt_messages_dropped_total{reason=\"queue_full\"} 0"), "{text}");
-        assert!(text.contains("benchfleet_mqtt_messages_received_total{kind=\"telemetry\"} 1"), "{text}");
-        assert!(text.contains("# HELP benchfleet_ingest_flush_duration_seconds "), "{text}");
+        assert!(
+            text.contains("benchfleet_mqtt_messages_dropped_total{reason=\"out_of_range\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("benchfleet_mqtt_messages_dropped_total{reason=\"queue_full\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("benchfleet_mqtt_messages_received_total{kind=\"telemetry\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP benchfleet_ingest_flush_duration_seconds "),
+            "{text}"
+        );
         assert!(text.contains("benchfleet_ingest_buffered_rows 0"), "{text}");
     }
 }

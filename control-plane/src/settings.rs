@@ -95,31 +95,47 @@ impl Default for Settings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
     }
 }
 
 impl Default for MqttSettings {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 1883)), max_connections: 20_000, queue_capacity: 100_000 }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            max_connections: 20_000,
+            queue_capacity: 100_000,
+        }
     }
 }
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self { batch_size: 500, flush_interval_ms: 200, buffer_rows: 1_000_000 }
+        Self {
+            batch_size: 500,
+            flush_interval_ms: 200,
+            buffer_rows: 1_000_000,
+        }
     }
 }
 
 impl Default for PresenceSettings {
     fn default() -> Self {
-        Self { stale_after_intervals: 3 }
+        Self {
+            stale_after_intervals: 3,
+        }
     }
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { retention_days: 400, compress_after_days: 7, max_connections: 8 }
+        Self {
+            retention_days: 400,
+            compress_after_days: 7,
+            max_connections: 8,
+        }
     }
 }
 
@@ -137,9 +153,14 @@ pub enum SettingsError {
 impl Settings {
     /// Reads a TOML file over the defaults.
     pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.into(), source })?;
-        toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.into(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| SettingsError::Parse {
+            path: path.into(),
+            source,
+        })
     }
 
     /// The database URL in force.
@@ -151,7 +172,9 @@ impl Settings {
 
     /// The secret file in force.
     pub fn jwt_secret_file(&self) -> PathBuf {
-        self.jwt_secret_file.clone().unwrap_or_else(|| self.data_dir.join("jwt.secret"))
+        self.jwt_secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("jwt.secret"))
     }
 
     /// Checks values no type can express.
@@ -256,7 +279,10 @@ mod tests {
 
     #[test]
     fn derived_paths() {
-        let s = Settings { data_dir: "/var/lib/bf".into(), ..Settings::default() };
+        let s = Settings {
+            data_dir: "/var/lib/bf".into(),
+            ..Settings::default()
+        };
         assert_eq!(s.database_url(), "sqlite:///var/lib/bf/benchfleet.db");
         assert_eq!(s.jwt_secret_file(), PathBuf::from("/var/lib/bf/jwt.secret"));
     }

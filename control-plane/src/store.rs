@@ -142,12 +142,7 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_telemetry(&self, rows: &[TelemetryRow]) -> Result<u64>;
 
     /// Samples of one bench with `from <= ts < to`, oldest first.
-    async fn telemetry(
-        &self,
-        bench_id: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<TelemetryRow>>;
+    async fn telemetry(&self, bench_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<TelemetryRow>>;
 
     /// The newest sample (latest `ts`, then highest `seq`) of every bench that has one, ordered
     /// by bench id.
@@ -188,13 +183,11 @@ pub(crate) const TELEMETRY_COLUMNS: &str = "bench_id, ts, seq, received_at, sola
      uptime_s, disk_free_mb, faults";
 
 /// The status event columns in [`StatusEvent`] field order.
-pub(crate) const STATUS_EVENT_COLUMNS: &str =
-    "bench_id, at, state, cause, fw, config_version, until";
+pub(crate) const STATUS_EVENT_COLUMNS: &str = "bench_id, at, state, cause, fw, config_version, until";
 
 /// `t` with its digits below the millisecond cut off: the precision every backend stores.
 pub(crate) fn truncate_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(t)
+    t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
 }
 
 /// The first whole millisecond at or after `t`. For stored (whole-millisecond) times `s`,
@@ -205,15 +198,13 @@ pub(crate) fn ceil_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
     if down == t {
         t
     } else {
-        down.checked_add_signed(TimeDelta::milliseconds(1))
-            .unwrap_or(down)
+        down.checked_add_signed(TimeDelta::milliseconds(1)).unwrap_or(down)
     }
 }
 
 /// Reads a stored [`BenchState`], failing the query rather than guessing.
 pub(crate) fn decode_state(s: &str) -> Result<BenchState, sqlx::Error> {
-    BenchState::parse(s)
-        .ok_or_else(|| sqlx::Error::Decode(format!("unknown bench state {s:?}").into()))
+    BenchState::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("unknown bench state {s:?}").into()))
 }
 
 /// Tunables that only PostgreSQL/TimescaleDB uses.
@@ -262,10 +253,7 @@ mod tests {
             "postgres://bf:***@db:5432/bf"
         );
         assert_eq!(redact_url("postgres://bf@db/bf"), "postgres://bf@db/bf");
-        assert_eq!(
-            redact_url("sqlite://data/benchfleet.db"),
-            "sqlite://data/benchfleet.db"
-        );
+        assert_eq!(redact_url("sqlite://data/benchfleet.db"), "sqlite://data/benchfleet.db");
     }
 
     #[test]
@@ -300,9 +288,6 @@ mod tests {
     #[test]
     fn unknown_states_fail_to_decode() {
         assert_eq!(decode_state("sleeping").unwrap(), BenchState::Sleeping);
-        assert!(matches!(
-            decode_state("asleep"),
-            Err(sqlx::Error::Decode(_))
-        ));
+        assert!(matches!(decode_state("asleep"), Err(sqlx::Error::Decode(_))));
     }
 }

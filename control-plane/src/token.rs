@@ -32,9 +32,15 @@ pub fn load_or_create(path: &Path) -> Result<Secret, SecretError> {
     match std::fs::read_to_string(path) {
         Ok(text) => from_text(text.trim(), &shown),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create(path).map_err(|source| SecretError::Create { path: shown.clone(), source })?;
+            create(path).map_err(|source| SecretError::Create {
+                path: shown.clone(),
+                source,
+            })?;
             tracing::info!(secret.path = %shown, "created a new JWT signing secret");
-            let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read { path: shown.clone(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read {
+                path: shown.clone(),
+                source,
+            })?;
             from_text(text.trim(), &shown)
         }
         Err(source) => Err(SecretError::Read { path: shown, source }),

@@ -116,7 +116,10 @@ impl Fleet {
     fn insert(&mut self, b: BenchInfo) -> Result<(), FleetError> {
         let Location { lat, lon } = b.location;
         if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-            return Err(FleetError::Invalid(b.id, format!("location {lat},{lon} is not a WGS84 position")));
+            return Err(FleetError::Invalid(
+                b.id,
+                format!("location {lat},{lon} is not a WGS84 position"),
+            ));
         }
         if !(1..=86_400).contains(&b.telemetry_interval_s) {
             return Err(FleetError::Invalid(b.id, "telemetry_interval_s must be 1-86400".into()));
@@ -135,7 +138,10 @@ impl Fleet {
             let b = BenchInfo {
                 name: format!("Load test bench {i}"),
                 municipality: "Load test".into(),
-                location: Location { lat: 43.343 + f64::from(i % 100) * 1e-3, lon: 17.808 },
+                location: Location {
+                    lat: 43.343 + f64::from(i % 100) * 1e-3,
+                    lon: 17.808,
+                },
                 telemetry_interval_s: DEFAULT_TELEMETRY_INTERVAL_S,
                 id: id.clone(),
             };

@@ -13,7 +13,7 @@ pub mod topic;
 
 pub use fleet::{BenchInfo, Fleet};
 pub use status::{BenchState, Status};
-pub use telemetry::{Rejection, RejectReason, Telemetry};
+pub use telemetry::{RejectReason, Rejection, Telemetry};
 pub use token::{Claims, Role};
 pub use topic::{BenchId, Topic, TopicKind};
 

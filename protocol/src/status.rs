@@ -49,11 +49,23 @@ impl Status {
 
     /// The payload a bench registers as its Last Will.
     pub fn last_will() -> Self {
-        Self { v: PAYLOAD_VERSION, state: AnnouncedState::Offline, fw: None, config_version: None, until: None }
+        Self {
+            v: PAYLOAD_VERSION,
+            state: AnnouncedState::Offline,
+            fw: None,
+            config_version: None,
+            until: None,
+        }
     }
 
     pub fn sleeping(until: DateTime<Utc>) -> Self {
-        Self { v: PAYLOAD_VERSION, state: AnnouncedState::Sleeping, fw: None, config_version: None, until: Some(until) }
+        Self {
+            v: PAYLOAD_VERSION,
+            state: AnnouncedState::Sleeping,
+            fw: None,
+            config_version: None,
+            until: Some(until),
+        }
     }
 
     /// Decodes and validates a status payload.
@@ -65,11 +77,20 @@ impl Status {
                 format!("payload version {} is not supported", s.v),
             ));
         }
-        if s.fw.as_ref().is_some_and(|fw| fw.len() > 64 || fw.chars().any(char::is_control)) {
-            return Err(Rejection::new(RejectReason::OutOfRange, "fw must be at most 64 printable characters"));
+        if s.fw
+            .as_ref()
+            .is_some_and(|fw| fw.len() > 64 || fw.chars().any(char::is_control))
+        {
+            return Err(Rejection::new(
+                RejectReason::OutOfRange,
+                "fw must be at most 64 printable characters",
+            ));
         }
         if s.state == AnnouncedState::Sleeping && s.until.is_none() {
-            return Err(Rejection::new(RejectReason::InvalidType, "state sleeping needs `until`"));
+            return Err(Rejection::new(
+                RejectReason::InvalidType,
+                "state sleeping needs `until`",
+            ));
         }
         Ok(s)
     }
@@ -96,7 +117,13 @@ pub enum BenchState {
 }
 
 impl BenchState {
-    pub const ALL: [BenchState; 5] = [Self::Online, Self::Offline, Self::Stale, Self::Sleeping, Self::NeverSeen];
+    pub const ALL: [BenchState; 5] = [
+        Self::Online,
+        Self::Offline,
+        Self::Stale,
+        Self::Sleeping,
+        Self::NeverSeen,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -135,9 +162,18 @@ mod tests {
 
     #[test]
     fn bad_status_is_rejected() {
-        assert_eq!(Status::decode(br#"{"v":1,"state":"asleep"}"#).unwrap_err().reason, RejectReason::InvalidType);
-        assert_eq!(Status::decode(br#"{"v":1,"state":"sleeping"}"#).unwrap_err().reason, RejectReason::InvalidType);
-        assert_eq!(Status::decode(br#"{"v":3,"state":"online"}"#).unwrap_err().reason, RejectReason::UnsupportedVersion);
+        assert_eq!(
+            Status::decode(br#"{"v":1,"state":"asleep"}"#).unwrap_err().reason,
+            RejectReason::InvalidType
+        );
+        assert_eq!(
+            Status::decode(br#"{"v":1,"state":"sleeping"}"#).unwrap_err().reason,
+            RejectReason::InvalidType
+        );
+        assert_eq!(
+            Status::decode(br#"{"v":3,"state":"online"}"#).unwrap_err().reason,
+            RejectReason::UnsupportedVersion
+        );
     }
 
     #[test]

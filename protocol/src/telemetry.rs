@@ -161,7 +161,10 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
-        Self { reason, detail: detail.into() }
+        Self {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -201,7 +204,10 @@ impl Telemetry {
         if self.v != PAYLOAD_VERSION {
             return Err(Rejection::new(
                 RejectReason::UnsupportedVersion,
-                format!("payload version {} is not supported (expected {PAYLOAD_VERSION})", self.v),
+                format!(
+                    "payload version {} is not supported (expected {PAYLOAD_VERSION})",
+                    self.v
+                ),
             ));
         }
         if self.ts > now + MAX_CLOCK_AHEAD {
@@ -234,13 +240,23 @@ impl Telemetry {
         ];
         for (field, value) in counters {
             if value.is_some_and(|v| v > i64::MAX as u64) {
-                return Err(Rejection::new(RejectReason::OutOfRange, format!("{field} exceeds 2^63-1")));
+                return Err(Rejection::new(
+                    RejectReason::OutOfRange,
+                    format!("{field} exceeds 2^63-1"),
+                ));
             }
         }
         if h.faults.len() > 32 {
-            return Err(Rejection::new(RejectReason::OutOfRange, "health.faults has more than 32 entries"));
+            return Err(Rejection::new(
+                RejectReason::OutOfRange,
+                "health.faults has more than 32 entries",
+            ));
         }
-        if let Some(f) = h.faults.iter().find(|f| f.is_empty() || f.len() > 64 || f.chars().any(char::is_control)) {
+        if let Some(f) = h
+            .faults
+            .iter()
+            .find(|f| f.is_empty() || f.len() > 64 || f.chars().any(char::is_control))
+        {
             return Err(Rejection::new(
                 RejectReason::OutOfRange,
                 format!("health.faults entry {f:?} must be 1-64 printable characters"),
@@ -303,17 +319,49 @@ mod tests {
     fn rejections_carry_reasons() {
         assert_eq!(reason("{not json"), RejectReason::MalformedJson);
         assert_eq!(reason(""), RejectReason::MalformedJson);
-        assert_eq!(reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":"lots","battery_pct":1}}"#), RejectReason::InvalidType);
-        assert_eq!(reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1}"#), RejectReason::InvalidType);
-        assert_eq!(reason(r#"{"v":1,"ts":"yesterday","seq":1,"power":{"solar_w":1,"battery_pct":1}}"#), RejectReason::InvalidType);
-        assert_eq!(reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":-1,"power":{"solar_w":1,"battery_pct":1}}"#), RejectReason::InvalidType);
-        assert_eq!(reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":1,"battery_pct":100.5}}"#), RejectReason::OutOfRange);
-        assert_eq!(reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":-1,"battery_pct":1}}"#), RejectReason::OutOfRange);
-        assert_eq!(reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":1,"battery_pct":1},"health":{"faults":[""]}}"#), RejectReason::OutOfRange);
-        assert_eq!(reason(r#"{"v":2,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":1,"battery_pct":1}}"#), RejectReason::UnsupportedVersion);
-        assert_eq!(reason(r#"{"v":1,"ts":"2026-11-27T10:00:06Z","seq":1,"power":{"solar_w":1,"battery_pct":1}}"#), RejectReason::FutureTimestamp);
+        assert_eq!(
+            reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":"lots","battery_pct":1}}"#),
+            RejectReason::InvalidType
+        );
+        assert_eq!(
+            reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1}"#),
+            RejectReason::InvalidType
+        );
+        assert_eq!(
+            reason(r#"{"v":1,"ts":"yesterday","seq":1,"power":{"solar_w":1,"battery_pct":1}}"#),
+            RejectReason::InvalidType
+        );
+        assert_eq!(
+            reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":-1,"power":{"solar_w":1,"battery_pct":1}}"#),
+            RejectReason::InvalidType
+        );
+        assert_eq!(
+            reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":1,"battery_pct":100.5}}"#),
+            RejectReason::OutOfRange
+        );
+        assert_eq!(
+            reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":-1,"battery_pct":1}}"#),
+            RejectReason::OutOfRange
+        );
+        assert_eq!(
+            reason(
+                r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":1,"battery_pct":1},"health":{"faults":[""]}}"#
+            ),
+            RejectReason::OutOfRange
+        );
+        assert_eq!(
+            reason(r#"{"v":2,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":1,"battery_pct":1}}"#),
+            RejectReason::UnsupportedVersion
+        );
+        assert_eq!(
+            reason(r#"{"v":1,"ts":"2026-11-27T10:00:06Z","seq":1,"power":{"solar_w":1,"battery_pct":1}}"#),
+            RejectReason::FutureTimestamp
+        );
         // NaN is not JSON; serde_json refuses it as a syntax error.
-        assert_eq!(reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":NaN,"battery_pct":1}}"#), RejectReason::MalformedJson);
+        assert_eq!(
+            reason(r#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":NaN,"battery_pct":1}}"#),
+            RejectReason::MalformedJson
+        );
         let big = format!(r#"{{"v":1,"pad":"{}"}}"#, "x".repeat(MAX_PAYLOAD_BYTES));
         assert_eq!(reason(&big), RejectReason::Oversized);
     }

@@ -116,8 +116,12 @@ impl Secret {
 
     /// Signs `claims` with HS256.
     pub fn sign(&self, claims: &Claims) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(&self.0))
-            .expect("HS256 signing of plain claims cannot fail")
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(&self.0),
+        )
+        .expect("HS256 signing of plain claims cannot fail")
     }
 
     /// Verifies signature (HS256 only), issuer, audience, `exp` and `nbf` (no leeway).

@@ -21,8 +21,13 @@ impl BenchId {
         let ok = !s.is_empty()
             && s.len() <= 64
             && !s.starts_with('-')
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok { Ok(Self(s.to_owned())) } else { Err(InvalidBenchId(s.to_owned())) }
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidBenchId(s.to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -158,7 +163,9 @@ mod tests {
             assert!(BenchId::parse(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(65);
-        for bad in ["", "-x", "Mostar", "a/b", "a+b", "a#", "$sys", "a b", "a\u{0}", "ž", &long] {
+        for bad in [
+            "", "-x", "Mostar", "a/b", "a+b", "a#", "$sys", "a b", "a\u{0}", "ž", &long,
+        ] {
             assert!(BenchId::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -14,18 +14,33 @@ fn published_schemas_match_the_types() {
             std::fs::write(&path, &generated).unwrap();
             continue;
         }
-        let published = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run `BLESS=1 cargo test -p protocol` to create it)", path.display()));
-        assert_eq!(published, generated, "{} is out of date: run `BLESS=1 cargo test -p protocol`", path.display());
+        let published = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run `BLESS=1 cargo test -p protocol` to create it)",
+                path.display()
+            )
+        });
+        assert_eq!(
+            published,
+            generated,
+            "{} is out of date: run `BLESS=1 cargo test -p protocol`",
+            path.display()
+        );
     }
 }
 
 #[test]
 fn telemetry_schema_states_required_fields_and_ranges() {
-    let (_, schema) = protocol::schema::all().into_iter().find(|(n, _)| *n == "telemetry.schema.json").unwrap();
+    let (_, schema) = protocol::schema::all()
+        .into_iter()
+        .find(|(n, _)| *n == "telemetry.schema.json")
+        .unwrap();
     let text = schema.to_string();
     for required in ["\"v\"", "\"ts\"", "\"seq\"", "\"power\""] {
-        assert!(schema["required"].to_string().contains(required), "{required} not required: {text}");
+        assert!(
+            schema["required"].to_string().contains(required),
+            "{required} not required: {text}"
+        );
     }
     assert!(text.contains("\"maximum\":100.0"), "battery range missing: {text}");
 }

@@ -19,8 +19,8 @@ use sqlx::{Executor, Row};
 use tracing::{info, warn};
 
 use super::{
-    STATUS_EVENT_COLUMNS, StatusEvent, Store, StoreMode, StoreOptions, TELEMETRY_COLUMNS,
-    TelemetryRow, ceil_to_millis, decode_state, truncate_to_millis,
+    STATUS_EVENT_COLUMNS, StatusEvent, Store, StoreMode, StoreOptions, TELEMETRY_COLUMNS, TelemetryRow, ceil_to_millis,
+    decode_state, truncate_to_millis,
 };
 use crate::store::Result;
 
@@ -84,9 +84,7 @@ static LATEST_TELEMETRY_SKIP_SCAN: LazyLock<String> = LazyLock::new(|| {
 });
 
 static INSERT_STATUS_EVENT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO bench_status_events ({STATUS_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    )
+    format!("INSERT INTO bench_status_events ({STATUS_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)")
 });
 
 static SELECT_STATUS_EVENTS: LazyLock<String> = LazyLock::new(|| {
@@ -139,22 +137,16 @@ impl PgStore {
     }
 
     async fn timescale_installed(&self) -> Result<bool> {
-        let installed = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let installed = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(installed)
     }
 
     /// Tries to install TimescaleDB and says whether it is installed now.
     async fn try_create_timescale(&self) -> Result<bool> {
         // Its own autocommit statement, so a failure cannot abort any surrounding transaction.
-        match self
-            .pool
-            .execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            .await
-        {
+        match self.pool.execute("CREATE EXTENSION IF NOT EXISTS timescaledb").await {
             Ok(_) => {}
             Err(sqlx::Error::Database(e)) => {
                 let available: bool = sqlx::query_scalar(
@@ -178,9 +170,7 @@ impl PgStore {
     /// Hypertable, compression and retention; every step is a no-op when already done.
     async fn apply_timescale(&self) -> Result<()> {
         // A BRIN index from an earlier plain-PostgreSQL run is useless on a hypertable.
-        self.pool
-            .execute("DROP INDEX IF EXISTS telemetry_ts_brin")
-            .await?;
+        self.pool.execute("DROP INDEX IF EXISTS telemetry_ts_brin").await?;
         self.pool
             .execute(
                 format!(
@@ -216,13 +206,8 @@ impl PgStore {
                 "telemetry is dropped before it would be compressed"
             );
         }
-        self.ensure_policy(
-            "policy_compression",
-            "compress_after",
-            compress_after,
-            "compression",
-        )
-        .await?;
+        self.ensure_policy("policy_compression", "compress_after", compress_after, "compression")
+            .await?;
         self.ensure_policy("policy_retention", "drop_after", retention, "retention")
             .await?;
         Ok(())
@@ -230,13 +215,7 @@ impl PgStore {
 
     /// Adds the `kind` policy on `telemetry` with an interval of `days`, replacing one with another
     /// interval: `if_not_exists` alone would keep the old interval after a settings change.
-    async fn ensure_policy(
-        &self,
-        proc_name: &str,
-        config_key: &str,
-        days: u32,
-        kind: &str,
-    ) -> Result<()> {
+    async fn ensure_policy(&self, proc_name: &str, config_key: &str, days: u32, kind: &str) -> Result<()> {
         // None: no policy; Some(None): one configured some other way (e.g. by creation time).
         let current: Option<Option<bool>> = sqlx::query_scalar(
             "SELECT (config ->> $2)::interval = make_interval(days => $3) \
@@ -257,10 +236,7 @@ impl PgStore {
                     "replacing TimescaleDB policy with a new interval"
                 );
                 self.pool
-                    .execute(
-                        format!("SELECT remove_{kind}_policy('telemetry', if_exists => TRUE)")
-                            .as_str(),
-                    )
+                    .execute(format!("SELECT remove_{kind}_policy('telemetry', if_exists => TRUE)").as_str())
                     .await?;
             }
             None => {}
@@ -288,22 +264,15 @@ impl PgStore {
 
     async fn latest_telemetry_with(&self, sql: &'static str) -> Result<Vec<TelemetryRow>> {
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(telemetry_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(telemetry_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Both ways of finding the newest sample per bench, for tests that check they agree.
     #[cfg(test)]
-    pub(crate) async fn latest_telemetry_both_ways(
-        &self,
-    ) -> Result<(Vec<TelemetryRow>, Vec<TelemetryRow>)> {
+    pub(crate) async fn latest_telemetry_both_ways(&self) -> Result<(Vec<TelemetryRow>, Vec<TelemetryRow>)> {
         Ok((
-            self.latest_telemetry_with(&LATEST_TELEMETRY_DISTINCT_ON)
-                .await?,
-            self.latest_telemetry_with(&LATEST_TELEMETRY_SKIP_SCAN)
-                .await?,
+            self.latest_telemetry_with(&LATEST_TELEMETRY_DISTINCT_ON).await?,
+            self.latest_telemetry_with(&LATEST_TELEMETRY_SKIP_SCAN).await?,
         ))
     }
 }
@@ -370,34 +339,20 @@ impl Store for PgStore {
         Ok(result.rows_affected())
     }
 
-    async fn telemetry(
-        &self,
-        bench_id: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<TelemetryRow>> {
+    async fn telemetry(&self, bench_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<TelemetryRow>> {
         let rows = sqlx::query(&SELECT_TELEMETRY)
             .bind(bench_id)
             .bind(ceil_to_millis(from))
             .bind(ceil_to_millis(to))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(telemetry_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(telemetry_from_row).collect::<Result<_, _>>()?)
     }
 
     async fn latest_telemetry(&self) -> Result<Vec<TelemetryRow>> {
         match self.mode() {
-            StoreMode::Timescale => {
-                self.latest_telemetry_with(&LATEST_TELEMETRY_DISTINCT_ON)
-                    .await
-            }
-            _ => {
-                self.latest_telemetry_with(&LATEST_TELEMETRY_SKIP_SCAN)
-                    .await
-            }
+            StoreMode::Timescale => self.latest_telemetry_with(&LATEST_TELEMETRY_DISTINCT_ON).await,
+            _ => self.latest_telemetry_with(&LATEST_TELEMETRY_SKIP_SCAN).await,
         }
     }
 
@@ -429,20 +384,12 @@ impl Store for PgStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(status_event_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
     }
 
     async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
-        let rows = sqlx::query(&LATEST_STATUS_EVENTS)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(status_event_from_row)
-            .collect::<Result<_, _>>()?)
+        let rows = sqlx::query(&LATEST_STATUS_EVENTS).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
     }
 }
 
@@ -502,9 +449,7 @@ impl From<&[TelemetryRow]> for Columns {
             enclosure_temp_c: column(rows, |r| r.enclosure_temp_c),
             uptime_s: column(rows, |r| r.uptime_s),
             disk_free_mb: column(rows, |r| r.disk_free_mb),
-            faults: column(rows, |r| {
-                serde_json::Value::from(r.faults.as_slice()).to_string()
-            }),
+            faults: column(rows, |r| serde_json::Value::from(r.faults.as_slice()).to_string()),
         }
     }
 }

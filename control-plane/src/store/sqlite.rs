@@ -11,14 +11,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    STATUS_EVENT_COLUMNS, StatusEvent, Store, StoreMode, TELEMETRY_COLUMNS, TelemetryRow,
-    ceil_to_millis, decode_state,
+    STATUS_EVENT_COLUMNS, StatusEvent, Store, StoreMode, TELEMETRY_COLUMNS, TelemetryRow, ceil_to_millis, decode_state,
 };
 use crate::store::Result;
 
@@ -58,9 +56,7 @@ static LATEST_TELEMETRY: LazyLock<String> = LazyLock::new(|| {
 });
 
 static INSERT_STATUS_EVENT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO bench_status_events ({STATUS_EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-    )
+    format!("INSERT INTO bench_status_events ({STATUS_EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
 });
 
 static SELECT_STATUS_EVENTS: LazyLock<String> = LazyLock::new(|| {
@@ -112,14 +108,8 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            if let Some(dir) = options
-                .get_filename()
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(sqlx::Error::Io)?;
+            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                tokio::fs::create_dir_all(dir).await.map_err(sqlx::Error::Io)?;
             }
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         }
@@ -164,9 +154,7 @@ impl Store for SqliteStore {
             let n = 1 << rest.len().min(MAX_ROWS_PER_STATEMENT).ilog2();
             let (chunk, tail) = rest.split_at(n);
             rest = tail;
-            let mut insert = QueryBuilder::<Sqlite>::new(format!(
-                "INSERT INTO telemetry ({TELEMETRY_COLUMNS}) "
-            ));
+            let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO telemetry ({TELEMETRY_COLUMNS}) "));
             insert.push_values(chunk, |mut values, row| {
                 values
                     .push_bind(&row.bench_id)
@@ -201,30 +189,19 @@ impl Store for SqliteStore {
         Ok(inserted)
     }
 
-    async fn telemetry(
-        &self,
-        bench_id: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<TelemetryRow>> {
+    async fn telemetry(&self, bench_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<TelemetryRow>> {
         let rows = sqlx::query(&SELECT_TELEMETRY)
             .bind(bench_id)
             .bind(bound(from))
             .bind(bound(to))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(telemetry_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(telemetry_from_row).collect::<Result<_, _>>()?)
     }
 
     async fn latest_telemetry(&self) -> Result<Vec<TelemetryRow>> {
         let rows = sqlx::query(&LATEST_TELEMETRY).fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(telemetry_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(telemetry_from_row).collect::<Result<_, _>>()?)
     }
 
     async fn insert_status_event(&self, event: &StatusEvent) -> Result<()> {
@@ -255,20 +232,12 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(status_event_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
     }
 
     async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
-        let rows = sqlx::query(&LATEST_STATUS_EVENTS)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(status_event_from_row)
-            .collect::<Result<_, _>>()?)
+        let rows = sqlx::query(&LATEST_STATUS_EVENTS).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
     }
 }
 
@@ -283,9 +252,8 @@ fn bound(t: DateTime<Utc>) -> i64 {
 }
 
 fn time_from_millis(ms: i64) -> Result<DateTime<Utc>, sqlx::Error> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| {
-        sqlx::Error::Decode(format!("{ms} ms is outside the supported time range").into())
-    })
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| sqlx::Error::Decode(format!("{ms} ms is outside the supported time range").into()))
 }
 
 fn faults_json(faults: &[String]) -> String {

@@ -50,11 +50,7 @@ fn full_row(bench_id: &str, seq: i64, ts: DateTime<Utc>) -> TelemetryRow {
         enclosure_temp_c: Some(1e-300),
         uptime_s: Some(86_400 * 365),
         disk_free_mb: Some(12_345),
-        faults: vec![
-            "battery_failure".into(),
-            r#"door "open" \ ajar"#.into(),
-            "čćžšđ".into(),
-        ],
+        faults: vec!["battery_failure".into(), r#"door "open" \ ajar"#.into(), "čćžšđ".into()],
     }
 }
 
@@ -80,13 +76,7 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
 
     assert_eq!(store.latest_telemetry().await.unwrap(), []);
     assert_eq!(store.latest_status_events().await.unwrap(), []);
-    assert_eq!(
-        store
-            .telemetry("bench-01", ever_from, ever_to)
-            .await
-            .unwrap(),
-        []
-    );
+    assert_eq!(store.telemetry("bench-01", ever_from, ever_to).await.unwrap(), []);
     assert_eq!(store.insert_telemetry(&[]).await.unwrap(), 0);
 
     // Batch 1: six rows, one a repeat of the first sample with other values: the first one wins.
@@ -107,14 +97,7 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
         faults: Vec::new(),
         ..a1.clone()
     };
-    let batch1 = [
-        a1.clone(),
-        a2.clone(),
-        a3.clone(),
-        b1.clone(),
-        a1_repeat,
-        b2.clone(),
-    ];
+    let batch1 = [a1.clone(), a2.clone(), a3.clone(), b1.clone(), a1_repeat, b2.clone()];
     assert_eq!(store.insert_telemetry(&batch1).await.unwrap(), 5);
 
     // Batch 2 overlaps batch 1: the repeats (other values, received later) are skipped; a reboot
@@ -131,13 +114,7 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
     let a4 = full_row("bench-01", 4, minute(3));
     let a_reboot = telemetry_row("bench-01", 1, minute(4));
     let b3 = telemetry_row("bench-02", 3, minute(1));
-    let batch2 = [
-        a2_repeat,
-        a4.clone(),
-        b2_repeat,
-        a_reboot.clone(),
-        b3.clone(),
-    ];
+    let batch2 = [a2_repeat, a4.clone(), b2_repeat, a_reboot.clone(), b3.clone()];
     assert_eq!(store.insert_telemetry(&batch2).await.unwrap(), 3);
     assert_eq!(
         store.insert_telemetry(&batch2).await.unwrap(),
@@ -152,13 +129,7 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
         received_at: minute(6) + TimeDelta::nanoseconds(999_999),
         ..telemetry_row("bench-01", 5, minute(5))
     };
-    assert_eq!(
-        store
-            .insert_telemetry(std::slice::from_ref(&a5_sent))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.insert_telemetry(std::slice::from_ref(&a5_sent)).await.unwrap(), 1);
     let a5_repeat = TelemetryRow {
         ts: minute(5) + TimeDelta::nanoseconds(1),
         ..a5_sent.clone()
@@ -172,34 +143,16 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
 
     // Everything back, exactly, oldest first; same-time samples by seq.
     let bench01 = [a1, a2.clone(), a3.clone(), a4.clone(), a_reboot, a5.clone()];
+    assert_eq!(store.telemetry("bench-01", ever_from, ever_to).await.unwrap(), bench01);
     assert_eq!(
-        store
-            .telemetry("bench-01", ever_from, ever_to)
-            .await
-            .unwrap(),
-        bench01
-    );
-    assert_eq!(
-        store
-            .telemetry("bench-02", ever_from, ever_to)
-            .await
-            .unwrap(),
+        store.telemetry("bench-02", ever_from, ever_to).await.unwrap(),
         [b1, b2, b3.clone()]
     );
-    assert_eq!(
-        store
-            .telemetry("bench-99", ever_from, ever_to)
-            .await
-            .unwrap(),
-        []
-    );
+    assert_eq!(store.telemetry("bench-99", ever_from, ever_to).await.unwrap(), []);
 
     // From inclusive, to exclusive, including bounds between stored milliseconds.
     assert_eq!(
-        store
-            .telemetry("bench-01", minute(1), minute(3))
-            .await
-            .unwrap(),
+        store.telemetry("bench-01", minute(1), minute(3)).await.unwrap(),
         [a2.clone(), a3.clone()]
     );
     assert_eq!(
@@ -231,20 +184,8 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
             .unwrap(),
         [a3]
     );
-    assert_eq!(
-        store
-            .telemetry("bench-01", minute(3), minute(3))
-            .await
-            .unwrap(),
-        []
-    );
-    assert_eq!(
-        store
-            .telemetry("bench-01", minute(3), minute(2))
-            .await
-            .unwrap(),
-        []
-    );
+    assert_eq!(store.telemetry("bench-01", minute(3), minute(3)).await.unwrap(), []);
+    assert_eq!(store.telemetry("bench-01", minute(3), minute(2)).await.unwrap(), []);
 
     // Newest per bench: latest time, then highest seq.
     assert_eq!(store.latest_telemetry().await.unwrap(), [a5, b3]);
@@ -255,13 +196,7 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
         .collect();
     assert_eq!(store.insert_telemetry(&many[..777]).await.unwrap(), 777);
     assert_eq!(store.insert_telemetry(&many).await.unwrap(), 1);
-    assert_eq!(
-        store
-            .telemetry("bench-03", ever_from, ever_to)
-            .await
-            .unwrap(),
-        many
-    );
+    assert_eq!(store.telemetry("bench-03", ever_from, ever_to).await.unwrap(), many);
 
     // Status events: NULLs, a sleep with its end, a tie on `at` (kept in insertion order),
     // and a time below the millisecond.
@@ -283,35 +218,21 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
         BenchState::Stale,
         "heartbeat_timeout",
     );
-    let f2 = event(
-        "bench-02",
-        minute(5),
-        BenchState::Stale,
-        "heartbeat_timeout",
-    );
+    let f2 = event("bench-02", minute(5), BenchState::Stale, "heartbeat_timeout");
     let f3 = event("bench-02", minute(4), BenchState::NeverSeen, "registered");
     for e in [&e1, &f1, &e2, &e3, &f2_sent, &f3] {
         store.insert_status_event(e).await.unwrap();
     }
     assert_eq!(
-        store
-            .status_events("bench-01", ever_from, ever_to, 100)
-            .await
-            .unwrap(),
+        store.status_events("bench-01", ever_from, ever_to, 100).await.unwrap(),
         [e1.clone(), e2.clone(), e3.clone()]
     );
     assert_eq!(
-        store
-            .status_events("bench-01", ever_from, ever_to, 2)
-            .await
-            .unwrap(),
+        store.status_events("bench-01", ever_from, ever_to, 2).await.unwrap(),
         [e1.clone(), e2.clone()]
     );
     assert_eq!(
-        store
-            .status_events("bench-01", ever_from, ever_to, 0)
-            .await
-            .unwrap(),
+        store.status_events("bench-01", ever_from, ever_to, 0).await.unwrap(),
         []
     );
     assert_eq!(
@@ -329,10 +250,7 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
         [e1, e2, e3.clone()]
     );
     assert_eq!(
-        store
-            .status_events("bench-02", ever_from, ever_to, 100)
-            .await
-            .unwrap(),
+        store.status_events("bench-02", ever_from, ever_to, 100).await.unwrap(),
         [f1, f3, f2.clone()]
     );
     assert_eq!(store.latest_status_events().await.unwrap(), [e3, f2]);
@@ -347,9 +265,7 @@ async fn story_on_sqlite() {
 
 #[tokio::test]
 async fn story_on_sqlite_in_memory() {
-    let store = connect("sqlite::memory:", &StoreOptions::default())
-        .await
-        .unwrap();
+    let store = connect("sqlite::memory:", &StoreOptions::default()).await.unwrap();
     story(store, StoreMode::Sqlite).await;
 }
 
@@ -358,17 +274,12 @@ async fn story_on_postgres() {
     let Some(db) = testing::pg_database().await else {
         return;
     };
-    let store = Arc::new(
-        PgStore::connect(db.url(), &StoreOptions::default())
+    let store = Arc::new(PgStore::connect(db.url(), &StoreOptions::default()).await.unwrap());
+    let available: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')")
+            .fetch_one(store.pool())
             .await
-            .unwrap(),
-    );
-    let available: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
+            .unwrap();
     let expected = if available {
         StoreMode::Timescale
     } else {
@@ -377,12 +288,11 @@ async fn story_on_postgres() {
     story(store.clone(), expected).await;
 
     // The mode is the truth about this database, and each mode has its own time index.
-    let installed: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
+    let installed: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(installed, store.mode() == StoreMode::Timescale);
     let brin: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE tablename = 'telemetry' AND indexname = 'telemetry_ts_brin')",
@@ -431,13 +341,7 @@ async fn sqlite_file_is_created_with_its_directory_in_wal_mode() {
     assert_eq!(busy_timeout, 10_000);
 
     let row = full_row("bench-07", 42, minute(0));
-    assert_eq!(
-        store
-            .insert_telemetry(std::slice::from_ref(&row))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.insert_telemetry(std::slice::from_ref(&row)).await.unwrap(), 1);
     store.pool().close().await;
 
     let reopened = SqliteStore::connect(&url).await.unwrap();

@@ -43,9 +43,7 @@ impl Drop for PgDatabase {
         // Drop cannot await, and may run inside a runtime that must not be blocked on itself:
         // do the async work on a runtime of its own, on a thread of its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let mut admin = PgConnection::connect(&admin_url).await?;
                 admin
@@ -94,11 +92,7 @@ pub async fn pg_database() -> Option<PgDatabase> {
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     conn.close().await.ok();
-    Some(PgDatabase {
-        admin_url,
-        name,
-        url,
-    })
+    Some(PgDatabase { admin_url, name, url })
 }
 
 /// `url` with its database (the URL path) replaced by `name`, everything else kept.
@@ -135,8 +129,7 @@ impl SqliteDatabase {
 
 /// Creates a temporary directory to hold an SQLite database. Panics if that fails.
 pub fn sqlite_database() -> SqliteDatabase {
-    let dir =
-        tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
     let url = format!("sqlite://{}", dir.path().join("benchfleet.db").display());
     SqliteDatabase { url, _dir: dir }
 }
@@ -181,10 +174,7 @@ mod tests {
             with_database("postgres://u:p@127.0.0.1:5432/postgres", "t1"),
             "postgres://u:p@127.0.0.1:5432/t1"
         );
-        assert_eq!(
-            with_database("postgres://u:p@db", "t1"),
-            "postgres://u:p@db/t1"
-        );
+        assert_eq!(with_database("postgres://u:p@db", "t1"), "postgres://u:p@db/t1");
         assert_eq!(
             with_database("postgresql://u@db/x?sslmode=disable", "t1"),
             "postgresql://u@db/t1?sslmode=disable"
