@@ -27,7 +27,7 @@ pub struct Ingest {
 }
 
 struct Shared {
-    rows: Mutex<VecDeque<TelemetryRow>>,
+    buffer: Mutex<Buffer>,
     wake: Notify,
     settings: IngestSettings,
     metrics: Arc<Metrics>,
@@ -42,7 +42,7 @@ impl Ingest {
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let shared = Arc::new(Shared {
-            rows: Mutex::new(VecDeque::new()),
+            buffer: Mutex::default(),
             wake: Notify::new(),
             settings,
             metrics,
@@ -55,9 +55,9 @@ impl Ingest {
     pub fn submit(&self, row: TelemetryRow) -> bool {
         let s = &self.shared;
         let len = {
-            let mut rows = s.rows.lock().unwrap_or_else(|p| p.into_inner());
-            if rows.len() >= s.settings.buffer_rows {
-                drop(rows);
+            let mut buffer = s.lock();
+            if buffer.held() >= s.settings.buffer_rows {
+                drop(buffer);
                 s.metrics.ingest_rows_dropped.inc();
                 let dropped = s.metrics.ingest_rows_dropped.get();
                 if dropped.is_power_of_two() {
@@ -70,8 +70,8 @@ impl Ingest {
                 }
                 return false;
             }
-            rows.push_back(row);
-            rows.len()
+            buffer.rows.push_back(row);
+            buffer.rows.len()
         };
         s.metrics.ingest_buffered_rows.set(len as i64);
         // Wake the writer only on the edges it cares about, not on every row.
@@ -81,9 +81,28 @@ impl Ingest {
         true
     }
 
-    /// Rows waiting to be written.
+    /// Rows waiting to be written, including a batch being written now.
     pub fn buffered(&self) -> usize {
-        self.shared.rows.lock().map(|r| r.len()).unwrap_or(0)
+        self.shared.lock().held()
+    }
+}
+
+/// Rows not yet in the store: queued, plus the batch being written.
+#[derive(Default)]
+struct Buffer {
+    rows: VecDeque<TelemetryRow>,
+    in_flight: usize,
+}
+
+impl Buffer {
+    fn held(&self) -> usize {
+        self.rows.len() + self.in_flight
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -160,16 +179,18 @@ async fn final_flush(s: &Shared, store: &dyn Store) {
     }
 }
 
+/// Rows queued (not counting a batch in flight).
 fn len(s: &Shared) -> usize {
-    s.rows.lock().map(|r| r.len()).unwrap_or(0)
+    s.lock().rows.len()
 }
 
 /// Writes the oldest batch; on failure puts it back in front, order kept.
 async fn flush_one(s: &Shared, store: &dyn Store) -> Result<(), crate::store::StoreError> {
     let batch: Vec<TelemetryRow> = {
-        let mut rows = s.rows.lock().unwrap_or_else(|p| p.into_inner());
-        let n = rows.len().min(s.settings.batch_size);
-        rows.drain(..n).collect()
+        let mut buffer = s.lock();
+        let n = buffer.rows.len().min(s.settings.batch_size);
+        buffer.in_flight = n;
+        buffer.rows.drain(..n).collect()
     };
     if batch.is_empty() {
         return Ok(());
@@ -179,19 +200,21 @@ async fn flush_one(s: &Shared, store: &dyn Store) -> Result<(), crate::store::St
     let m = &s.metrics;
     match result {
         Ok(new) => {
+            s.lock().in_flight = 0;
             m.ingest_flush_duration_seconds.observe(started.elapsed().as_secs_f64());
             m.ingest_batch_rows.observe(batch.len() as f64);
             m.ingest_rows_stored.inc_by(new);
             m.ingest_rows_duplicate
                 .inc_by(batch.len() as u64 - new.min(batch.len() as u64));
-            m.ingest_buffered_rows.set(len(s) as i64);
+            m.ingest_buffered_rows.set(s.lock().held() as i64);
             Ok(())
         }
         Err(e) => {
             m.store_write_errors.inc();
-            let mut rows = s.rows.lock().unwrap_or_else(|p| p.into_inner());
+            let mut buffer = s.lock();
+            buffer.in_flight = 0;
             for row in batch.into_iter().rev() {
-                rows.push_front(row);
+                buffer.rows.push_front(row);
             }
             Err(e)
         }
@@ -221,5 +244,204 @@ pub fn telemetry(
             );
             Err(rejection)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::store::testing::{pg_database, sqlite_database, telemetry_row};
+    use crate::store::{Result, StatusEvent, StoreError, StoreMode};
+
+    /// A real store with an outage switch: while `down`, writes fail as if the database were gone.
+    struct Outage {
+        inner: Arc<dyn Store>,
+        down: AtomicBool,
+    }
+
+    impl Outage {
+        fn check(&self) -> Result<()> {
+            if self.down.load(Ordering::SeqCst) {
+                Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Store for Outage {
+        fn mode(&self) -> StoreMode {
+            self.inner.mode()
+        }
+        async fn migrate(&self) -> Result<()> {
+            self.inner.migrate().await
+        }
+        async fn ping(&self) -> Result<()> {
+            self.check()?;
+            self.inner.ping().await
+        }
+        async fn insert_telemetry(&self, rows: &[TelemetryRow]) -> Result<u64> {
+            self.check()?;
+            self.inner.insert_telemetry(rows).await
+        }
+        async fn telemetry(&self, b: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<TelemetryRow>> {
+            self.inner.telemetry(b, from, to).await
+        }
+        async fn latest_telemetry(&self) -> Result<Vec<TelemetryRow>> {
+            self.inner.latest_telemetry().await
+        }
+        async fn insert_status_event(&self, e: &StatusEvent) -> Result<()> {
+            self.check()?;
+            self.inner.insert_status_event(e).await
+        }
+        async fn status_events(
+            &self,
+            b: &str,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+            limit: u32,
+        ) -> Result<Vec<StatusEvent>> {
+            self.inner.status_events(b, from, to, limit).await
+        }
+        async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
+            self.inner.latest_status_events().await
+        }
+    }
+
+    async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The store goes away: rows are held up to the bound, the excess is counted, nothing held is
+    /// lost, and everything held is written once the store is back; duplicates are not stored twice.
+    async fn outage_story(url: &str) {
+        let inner = crate::store::connect(url, &Default::default()).await.unwrap();
+        inner.migrate().await.unwrap();
+        let store = Arc::new(Outage {
+            inner: inner.clone(),
+            down: AtomicBool::new(true),
+        });
+        let metrics = Arc::new(Metrics::new());
+        let settings = IngestSettings {
+            batch_size: 100,
+            flush_interval_ms: 10,
+            buffer_rows: 1000,
+        };
+        let shutdown = CancellationToken::new();
+        let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics.clone(), shutdown.clone());
+
+        let t0: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let accepted = (0..1500)
+            .filter(|&i| ingest.submit(telemetry_row("mostar-01", i, t0 + chrono::Duration::seconds(i))))
+            .count();
+        assert_eq!(accepted, 1000);
+        assert_eq!(metrics.ingest_rows_dropped.get(), 500);
+        assert_eq!(ingest.buffered(), 1000);
+        wait_for("a failed write", || metrics.store_write_errors.get() > 0).await;
+        assert_eq!(
+            ingest.buffered(),
+            1000,
+            "rows must stay buffered while the store is down"
+        );
+
+        store.down.store(false, Ordering::SeqCst);
+        wait_for("the buffer to drain", || ingest.buffered() == 0).await;
+        assert_eq!(metrics.ingest_rows_stored.get(), 1000);
+        // The same rows again are recognised as duplicates.
+        for i in 0..10 {
+            ingest.submit(telemetry_row("mostar-01", i, t0 + chrono::Duration::seconds(i)));
+        }
+        wait_for("duplicates to be written", || metrics.ingest_rows_duplicate.get() == 10).await;
+        shutdown.cancel();
+        task.await.unwrap();
+
+        let rows = inner
+            .telemetry("mostar-01", t0, t0 + chrono::Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1000);
+        assert_eq!((rows[0].seq, rows[999].seq), (0, 999));
+        assert!(metrics.encode().contains("benchfleet_ingest_rows_dropped_total 500"));
+    }
+
+    #[tokio::test]
+    async fn outage_on_sqlite() {
+        let db = sqlite_database();
+        outage_story(db.url()).await;
+    }
+
+    #[tokio::test]
+    async fn outage_on_postgres() {
+        let Some(db) = pg_database().await else { return };
+        outage_story(db.url()).await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_flushes_what_is_buffered() {
+        let db = sqlite_database();
+        let store = crate::store::connect(db.url(), &Default::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let metrics = Arc::new(Metrics::new());
+        // A long interval: only the shutdown flush can write these rows.
+        let settings = IngestSettings {
+            batch_size: 500,
+            flush_interval_ms: 600_000,
+            buffer_rows: 1000,
+        };
+        let shutdown = CancellationToken::new();
+        let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics, shutdown.clone());
+        let t0: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        for i in 0..7 {
+            ingest.submit(telemetry_row("ravno-01", i, t0 + chrono::Duration::seconds(i)));
+        }
+        shutdown.cancel();
+        task.await.unwrap();
+        let rows = store
+            .telemetry("ravno-01", t0, t0 + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 7);
+    }
+
+    #[test]
+    fn bad_payloads_are_counted_by_reason() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = sqlite_database();
+            let store = crate::store::connect(db.url(), &Default::default()).await.unwrap();
+            let metrics = Arc::new(Metrics::new());
+            let (ingest, _task) = Ingest::spawn(
+                store,
+                IngestSettings::default(),
+                metrics.clone(),
+                CancellationToken::new(),
+            );
+            let now = Utc::now();
+            assert!(telemetry(&ingest, "mostar-01", b"{oops", now).is_err());
+            assert!(telemetry(&ingest, "mostar-01", br#"{"v":1}"#, now).is_err());
+            let text = metrics.encode();
+            assert!(
+                text.contains(r#"benchfleet_mqtt_messages_dropped_total{reason="malformed_json"} 1"#),
+                "{text}"
+            );
+            assert!(
+                text.contains(r#"benchfleet_mqtt_messages_dropped_total{reason="invalid_type"} 1"#),
+                "{text}"
+            );
+            assert_eq!(ingest.buffered(), 0);
+        });
     }
 }
