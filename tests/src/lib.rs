@@ -1,1 +1,243 @@
-//! Shared harness for the end-to-end tests.
+//! Harness for the end-to-end tests: builds the real binaries once, starts them on port 0 with a
+//! temporary data directory, and stops them (printing their log on failure) when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Path of a workspace binary, built (once per test process) with the profile of this test.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        // This test runs from <target>/<profile>/deps/.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
+        let target = profile_dir.parent().expect("target dir").to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "control-plane",
+            "-p",
+            "bench-sim",
+            "--bins",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+        profile_dir
+    });
+    dir.join(name)
+}
+
+/// Polls `check` until it returns `Some`, failing with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A running `control-plane serve`.
+pub struct ControlPlane {
+    child: Child,
+    pub api: String,
+    pub mqtt: SocketAddr,
+    pub database_url: String,
+    data_dir: TempDir,
+}
+
+impl ControlPlane {
+    /// Starts on SQLite in a temporary data directory.
+    pub fn start(extra: &[&str]) -> Self {
+        Self::start_with(None, extra)
+    }
+
+    /// Starts with `database_url` (None: SQLite in the data directory) and extra flags.
+    pub fn start_with(database_url: Option<&str>, extra: &[&str]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(data_dir.path().join("control-plane.log")).expect("log file");
+        let mut cmd = Command::new(binary("control-plane"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--api-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("BENCHFLEET_LOG", "info,control_plane=debug")
+            .env_remove("DATABASE_URL")
+            .env_remove("BENCHFLEET_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if let Some(url) = database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().expect("spawning control-plane");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut api, mut mqtt) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while api.is_none() || mqtt.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(v) = line.strip_prefix("api: ") {
+                        api = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("mqtt: mqtt://") {
+                        mqtt = Some(v.trim().parse().expect("mqtt address"));
+                    }
+                }
+                Err(_) => {
+                    let log = std::fs::read_to_string(data_dir.path().join("control-plane.log")).unwrap_or_default();
+                    let _ = child.kill();
+                    panic!("control-plane did not report its addresses within 60 s; its log:\n{log}");
+                }
+            }
+        }
+        let database_url = database_url
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.path().join("benchfleet.db").display()));
+        Self {
+            child,
+            api: api.unwrap_or_default(),
+            mqtt: mqtt.expect("mqtt"),
+            database_url,
+            data_dir,
+        }
+    }
+
+    /// Mints a token with `control-plane token`, signed with this instance's secret.
+    pub fn token(&self, role: &str, subject: &str, extra: &[&str]) -> String {
+        let out = Command::new(binary("control-plane"))
+            .arg("token")
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--role", role, "--subject", subject])
+            .args(extra)
+            .output()
+            .expect("running control-plane token");
+        assert!(
+            out.status.success(),
+            "token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("control-plane.log")).unwrap_or_default()
+    }
+
+    /// `GET` a path of the API and return the body.
+    pub async fn get(&self, path: &str) -> String {
+        reqwest::get(format!("{}{path}", self.api))
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    /// The value of one Prometheus sample line, e.g. `benchfleet_ingest_rows_stored_total`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.get("/metrics").await;
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|v| v.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- control-plane log ----\n{}", self.log());
+        }
+    }
+}
+
+/// MQTT options for a bench: client id = username = bench id, password = token.
+pub fn bench_options(cp: &ControlPlane, bench: &str, token: &str) -> rumqttc::MqttOptions {
+    let mut o = rumqttc::MqttOptions::new(bench, cp.mqtt.ip().to_string(), cp.mqtt.port());
+    o.set_credentials(bench, token);
+    o.set_keep_alive(Duration::from_secs(5));
+    o
+}
+
+/// A valid telemetry payload.
+pub fn telemetry(seq: u64, battery_pct: f64) -> String {
+    format!(
+        r#"{{"v":1,"ts":"{}","seq":{seq},"power":{{"solar_w":42.5,"battery_pct":{battery_pct},"load_w":7.5}},"network":{{"rx_bytes":{},"tx_bytes":100}},"health":{{"uptime_s":{seq},"faults":[]}}}}"#,
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        seq * 1000
+    )
+}
