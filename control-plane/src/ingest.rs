@@ -312,6 +312,12 @@ mod tests {
         async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
             self.inner.latest_status_events().await
         }
+        async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
+            self.inner.sync_benches(fleet).await
+        }
+        async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
+            self.inner.benches().await
+        }
     }
 
     async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
