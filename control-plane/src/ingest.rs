@@ -231,6 +231,7 @@ pub fn telemetry(
 ) -> Result<(), protocol::Rejection> {
     match protocol::Telemetry::decode(payload, received_at) {
         Ok(t) => {
+            ingest.shared.metrics.observe(bench, &t, received_at);
             ingest.submit(TelemetryRow::from_payload(bench, &t, received_at));
             Ok(())
         }
