@@ -1,1 +1,3 @@
 //! benchfleet control plane.
+
+pub mod broker;

@@ -1,0 +1,245 @@
+//! The embedded MQTT broker: rumqttd 0.20 in-process on TCP (MQTT 3.1.1), with per-bench JWT
+//! identity, a per-topic ACL, exact connect/disconnect events, and an in-process link that hands
+//! bench messages to the rest of the control plane.
+//!
+//! - [`identity`]: who may connect (client id = user name = bench id, password = bench JWT).
+//! - [`acl`]: which topics a bench may publish and subscribe to.
+//! - `gate`: the rumqttd protocol wrapper that applies both and reports events.
+//! - `listener`: router, listener and runtime lifecycle, shutdown and self-healing.
+//! - `link`: bench messages to the control plane, server messages to benches.
+//!
+//! Logging: rumqttd reports routine events (every disconnect, refused CONNECTs, duplicate client
+//! ids) at ERROR. Add [`QUIET_TARGETS`] to the tracing filter; the broker reports those events
+//! itself, at the right level, under the `control_plane::broker` targets.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use protocol::{BenchId, Topic};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub mod acl;
+mod gate;
+pub mod identity;
+mod link;
+mod listener;
+mod settings;
+
+pub use acl::AclAction;
+pub use identity::{Authenticator, DenyReason};
+pub use link::Inbound;
+pub use settings::BrokerSettings;
+
+/// `EnvFilter` directives that silence rumqttd's routine ERROR logs; append them to the filter
+/// (`format!("{base},{QUIET_TARGETS}")`). Directives for more specific targets win, so these
+/// hold whatever level `base` sets for `rumqttd`.
+///
+/// - `rumqttd::server::broker`: every disconnect ("disconnected", "router-drop") and every
+///   refused CONNECT at ERROR. Also accept(2) failures, which `BrokerHandle::is_listening` and
+///   connection counts cover.
+/// - `rumqttd::router::routing`: "Duplicate client_id", "no-connection id is already gone" (a
+///   DISCONNECT followed by the socket closing) at ERROR, and its overrun warning ("Read cursor
+///   start jumped"), which the link detects and reports itself.
+/// - `rumqttd::router::iobufs`: out-of-order acknowledgements from misbehaving clients.
+/// - `rumqttd::segments`: "jumping to head", the same overrun seen from the commit log.
+///
+/// `rumqttd=warn` is not enough: the noise is at ERROR.
+pub const QUIET_TARGETS: &str = "rumqttd=warn,rumqttd::server::broker=off,rumqttd::router::routing=off,\
+                                 rumqttd::router::iobufs=off,rumqttd::segments=off";
+
+/// Something that happened to a bench connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerEvent {
+    /// A successful CONNACK went out. `conn` is unique per connection, so presence keyed by it
+    /// survives a bench reconnecting before its old connection is noticed dead (the new
+    /// connection's `Connected` arrives before the old one's `Disconnected`).
+    Connected { bench: BenchId, conn: u64 },
+    /// A connection that had `Connected` ended, cleanly (`clean`: the bench sent DISCONNECT) or
+    /// not (socket dropped, keep-alive expired, ACL violation, taken over, broker shutdown).
+    Disconnected {
+        bench: BenchId,
+        conn: u64,
+        clean: bool,
+    },
+    /// A connection refused at CONNECT; `client_id` is sanitized for logs.
+    Denied {
+        client_id: String,
+        reason: DenyReason,
+    },
+    /// A bench touched a topic it does not own and was disconnected; `topic` is sanitized.
+    AclViolation {
+        bench: BenchId,
+        conn: u64,
+        action: AclAction,
+        topic: String,
+    },
+}
+
+/// Why the broker could not start or could not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("invalid broker settings: {0}")]
+    Settings(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot start the broker: {0}")]
+    Io(#[from] io::Error),
+    #[error("cannot attach the control plane's link to the MQTT router: {0}")]
+    Link(String),
+    #[error("{0:?} is not a server -> bench topic")]
+    Topic(String),
+    #[error("refusing an empty payload: it would delete the retained message")]
+    EmptyPayload,
+    #[error("payload of {0} bytes exceeds the limit of {max} bytes", max = protocol::MAX_PAYLOAD_BYTES)]
+    PayloadTooLarge(usize),
+    #[error("the broker's outbound queue is full")]
+    Busy,
+    #[error("the broker has stopped")]
+    Stopped,
+}
+
+/// A running broker. Take `events` and `inbound` apart and hand them to their consumers.
+#[derive(Debug)]
+pub struct Broker {
+    /// The address the listener is bound to (the actual port when the settings said 0).
+    pub local_addr: SocketAddr,
+    /// Connection events. Unbounded so the broker never waits on it: keep reading it.
+    pub events: mpsc::UnboundedReceiver<BrokerEvent>,
+    /// Bench messages, `queue_capacity` deep; overflow is dropped and counted.
+    pub inbound: mpsc::Receiver<Inbound>,
+    pub handle: BrokerHandle,
+}
+
+/// Counters shared by the broker's parts.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Connections with a successful CONNACK that have not ended.
+    pub connections: AtomicUsize,
+    /// Admitted CONNECTs holding a connection slot (includes handshakes in progress).
+    pub admitted: AtomicUsize,
+    pub dropped_inbound: AtomicU64,
+    pub skipped_inbound: AtomicU64,
+    pub restarts: AtomicU64,
+    pub listening: AtomicBool,
+    /// Set once shutdown began, so endings are not mistaken for faults.
+    pub stopping: AtomicBool,
+}
+
+/// A cheap, cloneable handle to a running broker.
+#[derive(Debug, Clone)]
+pub struct BrokerHandle {
+    outbound: mpsc::Sender<link::Outbound>,
+    stats: Arc<Stats>,
+    stopped: CancellationToken,
+}
+
+impl BrokerHandle {
+    /// Queues a server -> bench message (`benches/<id>/config` or `benches/<id>/ideas/ack`) at
+    /// QoS 0 towards the router; subscribers receive it at their subscription's QoS, and with
+    /// `retain` a bench that subscribes later gets it too. Never blocks; `Ok` means queued.
+    pub fn publish(&self, topic: &str, payload: Bytes, retain: bool) -> Result<(), BrokerError> {
+        if payload.is_empty() {
+            return Err(BrokerError::EmptyPayload);
+        }
+        if payload.len() > protocol::MAX_PAYLOAD_BYTES {
+            return Err(BrokerError::PayloadTooLarge(payload.len()));
+        }
+        match Topic::parse(topic) {
+            Some(t) if !t.kind.bench_publishes() => {}
+            _ => return Err(BrokerError::Topic(identity::sanitize(topic))),
+        }
+        let message = link::Outbound {
+            topic: topic.to_owned(),
+            payload,
+            retain,
+        };
+        self.outbound.try_send(message).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => BrokerError::Busy,
+            mpsc::error::TrySendError::Closed(_) => BrokerError::Stopped,
+        })
+    }
+
+    /// Bench messages dropped because the inbound queue was full (or closed).
+    pub fn dropped_inbound(&self) -> u64 {
+        self.stats.dropped_inbound.load(Ordering::Relaxed)
+    }
+
+    /// Bench messages the router skipped because the link fell more than its commit log behind.
+    /// Should stay 0; anything else means the link segments are too small for the load.
+    pub fn skipped_inbound(&self) -> u64 {
+        self.stats.skipped_inbound.load(Ordering::Relaxed)
+    }
+
+    /// Current authenticated connections (successful CONNACK, not yet ended).
+    pub fn connections(&self) -> usize {
+        self.stats.connections.load(Ordering::Relaxed)
+    }
+
+    /// Whether the listener socket is bound and accepting (for `/readyz`).
+    pub fn is_listening(&self) -> bool {
+        self.stats.listening.load(Ordering::Acquire) && !self.stopped.is_cancelled()
+    }
+
+    /// How many times the listener was re-created to recover from a rumqttd fault.
+    pub fn listener_restarts(&self) -> u64 {
+        self.stats.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the broker has shut down and every connection has ended.
+    pub async fn stopped(&self) {
+        self.stopped.cancelled().await;
+    }
+}
+
+/// Starts the broker on its own thread and runtime and returns once the listener is bound.
+/// It runs until `shutdown` is cancelled; then every connection is closed (each reporting
+/// `Disconnected`) and `BrokerHandle::stopped` resolves.
+pub async fn start(
+    settings: BrokerSettings,
+    auth: Authenticator,
+    shutdown: CancellationToken,
+) -> Result<Broker, BrokerError> {
+    settings.validate()?;
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (inbound_tx, inbound) = mpsc::channel(settings.queue_capacity);
+    let (outbound_tx, outbound_rx) = mpsc::channel(link::OUTBOUND_CAPACITY);
+    let stats = Arc::new(Stats::default());
+    let stopped = CancellationToken::new();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let shared = Arc::new(gate::GateShared {
+        auth,
+        events: events_tx,
+        stats: stats.clone(),
+        max_connections: settings.max_connections,
+        serials: AtomicU64::new(0),
+        heal: Arc::new(Notify::new()),
+    });
+    let plan = listener::Plan {
+        settings,
+        shared,
+        inbound: inbound_tx,
+        outbound: outbound_rx,
+        shutdown,
+        stopped: stopped.clone(),
+        ready: ready_tx,
+    };
+    std::thread::Builder::new()
+        .name("mqtt-broker".into())
+        .spawn(move || listener::run(plan))?;
+    let local_addr = ready_rx.await.map_err(|_| BrokerError::Stopped)??;
+    let handle = BrokerHandle {
+        outbound: outbound_tx,
+        stats,
+        stopped,
+    };
+    Ok(Broker {
+        local_addr,
+        events,
+        inbound,
+        handle,
+    })
+}
