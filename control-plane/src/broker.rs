@@ -54,9 +54,10 @@ pub const QUIET_TARGETS: &str = "rumqttd=warn,rumqttd::server::broker=off,rumqtt
 /// Something that happened to a bench connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerEvent {
-    /// A successful CONNACK went out. `conn` is unique per connection, so presence keyed by it
-    /// survives a bench reconnecting before its old connection is noticed dead (the new
-    /// connection's `Connected` arrives before the old one's `Disconnected`).
+    /// A successful CONNACK went out. `conn` is unique per connection within one broker. When a
+    /// bench reconnects while its old connection lives, rumqttd ends the old one, and its
+    /// `Disconnected` may arrive before or after the new `Connected`: track presence as the set
+    /// of live `conn`s per bench (online while non-empty), not as a flag per bench.
     Connected { bench: BenchId, conn: u64 },
     /// A connection that had `Connected` ended, cleanly (`clean`: the bench sent DISCONNECT) or
     /// not (socket dropped, keep-alive expired, ACL violation, taken over, broker shutdown).

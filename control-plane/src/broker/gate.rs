@@ -34,7 +34,7 @@ pub(crate) struct GateShared {
     pub events: mpsc::UnboundedSender<BrokerEvent>,
     pub stats: Arc<Stats>,
     pub max_connections: usize,
-    /// Serial numbers of connections, never reused within one broker.
+    /// The last serial number given to an admitted connection; never reused within one broker.
     pub serials: AtomicU64,
     /// Asks the listener to restart itself (see `listener`).
     pub heal: Arc<Notify>,
@@ -58,13 +58,13 @@ pub(crate) struct Gate {
 impl Gate {
     /// The template handed to rumqttd's `Server`; it never serves a connection itself.
     pub(crate) fn template(shared: Arc<GateShared>) -> Self {
-        Self::with_serial(shared, 0)
+        Self::fresh(shared)
     }
 
-    fn with_serial(shared: Arc<GateShared>, conn: u64) -> Self {
+    fn fresh(shared: Arc<GateShared>) -> Self {
         Self {
             shared,
-            conn,
+            conn: 0,
             bench: None,
             acked: AtomicBool::new(false),
             established: false,
@@ -80,7 +80,7 @@ impl Gate {
 
     fn deny(&self, client_id: &str, reason: DenyReason) -> mqtt::Error {
         let client_id = sanitize(client_id);
-        warn!(client.id = %client_id, conn.serial = self.conn, deny.reason = reason.as_str(), "MQTT connection refused");
+        warn!(client.id = %client_id, deny.reason = reason.as_str(), "MQTT connection refused");
         self.emit(BrokerEvent::Denied { client_id, reason });
         REFUSED
     }
@@ -130,6 +130,9 @@ impl Gate {
             });
         match result {
             Ok(bench) => {
+                // Serials count admitted connections only; rumqttd also clones the gate for
+                // itself and for sockets that never get this far.
+                self.conn = self.shared.serials.fetch_add(1, Ordering::Relaxed) + 1;
                 debug!(bench.id = %bench, conn.serial = self.conn, "CONNECT admitted");
                 self.bench = Some(bench);
                 Ok(())
@@ -176,11 +179,10 @@ fn reserve(count: &AtomicUsize, max: usize) -> bool {
 }
 
 impl Clone for Gate {
-    /// A new connection: fresh state, next serial. A derived `Clone` would copy the template's
-    /// state into every connection.
+    /// A new connection with fresh state. A derived `Clone` would copy the template's state
+    /// into every connection.
     fn clone(&self) -> Self {
-        let conn = self.shared.serials.fetch_add(1, Ordering::Relaxed) + 1;
-        Self::with_serial(self.shared.clone(), conn)
+        Self::fresh(self.shared.clone())
     }
 }
 
@@ -347,30 +349,36 @@ mod tests {
     fn clones_are_fresh_connections_with_increasing_serials() {
         let mut r = rig(10);
         let mut a = r.template.clone();
-        let b = r.template.clone();
-        assert_eq!((a.conn, b.conn), (1, 2));
+        let mut b = r.template.clone();
+        let t = token("mostar-01");
         a.read_mut(
-            &mut connect_bytes("mostar-01", "mostar-01", &token("mostar-01"), None),
+            &mut connect_bytes("mostar-01", "mostar-01", &t, None),
             1 << 16,
         )
         .unwrap();
+        b.read_mut(
+            &mut connect_bytes("mostar-01", "mostar-01", &t, None),
+            1 << 16,
+        )
+        .unwrap();
+        assert_eq!((a.conn, b.conn), (1, 2));
         // A clone of an admitted connection must not inherit its identity.
         let c = a.clone();
-        assert!(c.bench.is_none() && !c.acked.load(Ordering::Relaxed));
+        assert!(c.bench.is_none() && c.conn == 0 && !c.acked.load(Ordering::Relaxed));
         drop(c);
         drop(b);
         assert_eq!(r.shared.stats.admitted.load(Ordering::Relaxed), 1);
         a.write(connack(), &mut BytesMut::new()).unwrap();
         a.read_mut(&mut BytesMut::new(), 1 << 16).unwrap_err();
+        let bench = BenchId::parse("mostar-01").unwrap();
         assert_eq!(
             r.events.try_recv().unwrap(),
             BrokerEvent::Connected {
-                bench: BenchId::parse("mostar-01").unwrap(),
+                bench: bench.clone(),
                 conn: 1
             }
         );
         drop(a);
-        let bench = BenchId::parse("mostar-01").unwrap();
         assert_eq!(
             r.events.try_recv().unwrap(),
             BrokerEvent::Disconnected {

@@ -120,6 +120,8 @@ pub(crate) fn run(plan: Plan) {
     stats.listening.store(false, Ordering::Release);
     // Dropping the runtime drops every connection task; their gates report `Disconnected`.
     runtime.shutdown_timeout(Duration::from_secs(2));
+    // The template holds the event sender; consumers see the end of the stream once it goes.
+    drop(make_server);
     stopped.cancel();
     info!("MQTT broker stopped");
 }

@@ -1,0 +1,861 @@
+//! The embedded broker over real TCP with real clients: rumqttc and Debian's `mosquitto_pub`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use control_plane::broker::{
+    self, AclAction, Authenticator, Broker, BrokerError, BrokerEvent, BrokerSettings, DenyReason,
+    Inbound,
+};
+use protocol::token::Secret;
+use protocol::{BenchId, Claims, Fleet, Role, Status, TopicKind};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
+
+/// Upper bound for anything a test waits for.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn secret() -> Secret {
+    Secret::new(b"broker integration test secret!!".to_vec())
+}
+
+fn token(sub: &str) -> String {
+    secret().sign(&Claims::new(Role::Bench, sub, Duration::from_secs(600)))
+}
+
+fn id(s: &str) -> BenchId {
+    BenchId::parse(s).unwrap()
+}
+
+struct Rig {
+    broker: Broker,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn rig_with(tweak: impl FnOnce(&mut BrokerSettings)) -> Rig {
+    let mut settings = BrokerSettings::ephemeral();
+    tweak(&mut settings);
+    let auth = Authenticator::new(Arc::new(Fleet::link4()), secret());
+    let shutdown = CancellationToken::new();
+    let broker = broker::start(settings, auth, shutdown.clone())
+        .await
+        .unwrap();
+    assert_ne!(broker.local_addr.port(), 0);
+    assert!(broker.handle.is_listening());
+    Rig { broker, shutdown }
+}
+
+async fn rig() -> Rig {
+    rig_with(|_| {}).await
+}
+
+impl Rig {
+    fn addr(&self) -> SocketAddr {
+        self.broker.local_addr
+    }
+
+    async fn event(&mut self) -> BrokerEvent {
+        timeout(DEADLINE, self.broker.events.recv())
+            .await
+            .expect("timed out waiting for a broker event")
+            .expect("event channel closed")
+    }
+
+    async fn inbound(&mut self) -> Inbound {
+        timeout(DEADLINE, self.broker.inbound.recv())
+            .await
+            .expect("timed out waiting for an inbound message")
+            .expect("inbound channel closed")
+    }
+
+    /// Asserts nothing else is queued once the broker had time to act on what was sent so far.
+    fn no_more_events(&mut self) {
+        match self.broker.events.try_recv() {
+            Err(mpsc::error::TryRecvError::Empty) => {}
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+}
+
+fn options(addr: SocketAddr, client_id: &str, user: &str, password: &str) -> MqttOptions {
+    let mut o = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+    o.set_credentials(user, password);
+    o.set_keep_alive(Duration::from_secs(5));
+    o.set_max_packet_size(32 * 1024, 32 * 1024);
+    o
+}
+
+fn bench_options(addr: SocketAddr, bench: &str) -> MqttOptions {
+    options(addr, bench, bench, &token(bench))
+}
+
+/// Polls until CONNACK (Ok) or the first error.
+async fn handshake(el: &mut EventLoop) -> Result<(), ConnectionError> {
+    timeout(DEADLINE, async {
+        loop {
+            if let Event::Incoming(Packet::ConnAck(_)) = el.poll().await? {
+                return Ok(());
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for CONNACK or a refusal")
+}
+
+/// Connects and then drives the event loop in the background, forwarding incoming publishes.
+/// The loop stops at the first error (rumqttc would otherwise reconnect).
+async fn connect(
+    opts: MqttOptions,
+) -> (
+    AsyncClient,
+    mpsc::UnboundedReceiver<Packet>,
+    JoinHandle<ConnectionError>,
+) {
+    let (client, mut el) = AsyncClient::new(opts, 100);
+    handshake(&mut el).await.expect("bench should connect");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(p)) => {
+                    let _ = tx.send(p);
+                }
+                Ok(Event::Outgoing(_)) => {}
+                Err(e) => return e,
+            }
+        }
+    });
+    (client, rx, driver)
+}
+
+async fn refused(opts: MqttOptions) -> ConnectionError {
+    let (_client, mut el) = AsyncClient::new(opts, 10);
+    handshake(&mut el)
+        .await
+        .expect_err("connection should be refused")
+}
+
+/// The next incoming packet that is a PUBLISH.
+async fn next_publish(rx: &mut mpsc::UnboundedReceiver<Packet>) -> rumqttc::Publish {
+    timeout(DEADLINE, async {
+        loop {
+            if let Packet::Publish(p) = rx.recv().await.expect("client loop ended") {
+                return p;
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for a PUBLISH")
+}
+
+/// Waits (bounded) until `cond` holds.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_bench_connects_publishes_and_is_reported() {
+    let mut rig = rig().await;
+    let before = Utc::now();
+    let (client, _rx, _driver) = connect(bench_options(rig.addr(), "mostar-01")).await;
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Connected {
+            bench: id("mostar-01"),
+            conn: 1
+        }
+    );
+    assert_eq!(rig.broker.handle.connections(), 1);
+
+    client
+        .publish(
+            "benches/mostar-01/telemetry",
+            QoS::AtLeastOnce,
+            false,
+            &b"{\"v\":1}"[..],
+        )
+        .await
+        .unwrap();
+    let msg = rig.inbound().await;
+    assert_eq!(msg.topic.bench, id("mostar-01"));
+    assert_eq!(msg.topic.kind, TopicKind::Telemetry);
+    assert_eq!(msg.payload, Bytes::from_static(b"{\"v\":1}"));
+    assert!(msg.received_at >= before && msg.received_at <= Utc::now());
+
+    client.disconnect().await.unwrap();
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Disconnected {
+            bench: id("mostar-01"),
+            conn: 1,
+            clean: true
+        }
+    );
+    assert_eq!(rig.broker.handle.connections(), 0);
+    rig.no_more_events();
+}
+
+#[tokio::test]
+async fn refused_connections_report_their_reason() {
+    let mut rig = rig().await;
+    let addr = rig.addr();
+    let forged = Secret::new(b"not the broker's secret, 32 byte".to_vec()).sign(&Claims::new(
+        Role::Bench,
+        "mostar-01",
+        Duration::from_secs(600),
+    ));
+    let mut expired = Claims::new(Role::Bench, "mostar-01", Duration::from_secs(600));
+    expired.exp = Utc::now().timestamp() - 10;
+    let expired = secret().sign(&expired);
+    let operator = secret().sign(&Claims::new(
+        Role::Operator,
+        "mostar-01",
+        Duration::from_secs(600),
+    ));
+
+    let cases = [
+        (
+            options(addr, "mostar-01", "mostar-01", "wrong password"),
+            "mostar-01",
+            DenyReason::InvalidToken,
+        ),
+        (
+            options(addr, "mostar-01", "mostar-01", &forged),
+            "mostar-01",
+            DenyReason::InvalidToken,
+        ),
+        (
+            options(addr, "mostar-01", "mostar-01", &expired),
+            "mostar-01",
+            DenyReason::ExpiredToken,
+        ),
+        (
+            options(addr, "mostar-01", "mostar-01", &operator),
+            "mostar-01",
+            DenyReason::WrongRole,
+        ),
+        (
+            bench_options(addr, "nowhere-01"),
+            "nowhere-01",
+            DenyReason::UnknownBench,
+        ),
+        (
+            options(addr, "mostar-01", "mostar-01", &token("zepce-01")),
+            "mostar-01",
+            DenyReason::SubjectMismatch,
+        ),
+        (
+            options(addr, "mostar-01", "zepce-01", &token("mostar-01")),
+            "mostar-01",
+            DenyReason::UsernameMismatch,
+        ),
+        (
+            options(addr, "", "mostar-01", &token("mostar-01")),
+            "",
+            DenyReason::EmptyClientId,
+        ),
+        (
+            MqttOptions::new("mostar-01", addr.ip().to_string(), addr.port()),
+            "mostar-01",
+            DenyReason::MissingCredentials,
+        ),
+    ];
+    for (opts, client_id, reason) in cases {
+        let err = refused(opts).await;
+        assert_eq!(
+            rig.event().await,
+            BrokerEvent::Denied {
+                client_id: client_id.into(),
+                reason
+            },
+            "{err:?}"
+        );
+    }
+    assert_eq!(rig.broker.handle.connections(), 0);
+    rig.no_more_events();
+}
+
+#[tokio::test]
+async fn bad_client_ids_twice_do_not_poison_the_listener() {
+    // rumqttd 0.20 lets such ids reach its router, which drops them without a CONNACK and leaves
+    // a dead entry in the listener's will map; the second CONNECT with the id then panics while
+    // holding the map's lock and every later client is refused. The gate stops them first.
+    let mut rig = rig().await;
+    for bad in [
+        "bad/id",
+        "bad/id",
+        "a+b",
+        "a+b",
+        "#",
+        "#",
+        "$SYS",
+        "$SYS",
+        "ctl\u{1}x",
+        "ctl\u{1}x",
+    ] {
+        refused(options(rig.addr(), bad, bad, &token("mostar-01"))).await;
+        let BrokerEvent::Denied { reason, .. } = rig.event().await else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(reason, DenyReason::InvalidClientId, "{bad:?}");
+    }
+    let (client, _rx, _driver) = connect(bench_options(rig.addr(), "zepce-01")).await;
+    assert!(matches!(rig.event().await, BrokerEvent::Connected { .. }));
+    client
+        .publish(
+            "benches/zepce-01/telemetry",
+            QoS::AtLeastOnce,
+            false,
+            &b"alive"[..],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rig.inbound().await.payload, Bytes::from_static(b"alive"));
+}
+
+#[tokio::test]
+async fn a_bench_cannot_publish_on_another_benches_topic() {
+    let mut rig = rig().await;
+    let (a, _rx, driver) = connect(bench_options(rig.addr(), "mostar-01")).await;
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Connected {
+            bench: id("mostar-01"),
+            conn: 1
+        }
+    );
+    a.publish(
+        "benches/mostar-01/telemetry",
+        QoS::AtLeastOnce,
+        false,
+        &b"own"[..],
+    )
+    .await
+    .unwrap();
+    assert_eq!(rig.inbound().await.payload, Bytes::from_static(b"own"));
+    a.publish(
+        "benches/zepce-01/telemetry",
+        QoS::AtLeastOnce,
+        false,
+        &b"forged"[..],
+    )
+    .await
+    .unwrap();
+    a.publish(
+        "benches/zepce-01/status",
+        QoS::AtLeastOnce,
+        true,
+        &b"forged"[..],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::AclViolation {
+            bench: id("mostar-01"),
+            conn: 1,
+            action: AclAction::Publish,
+            topic: "benches/zepce-01/telemetry".into()
+        }
+    );
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Disconnected {
+            bench: id("mostar-01"),
+            conn: 1,
+            clean: false
+        }
+    );
+    timeout(DEADLINE, driver)
+        .await
+        .expect("the violating client was not disconnected")
+        .unwrap();
+
+    // Zepce's own marker is the next message: nothing forged got through.
+    let (z, _zrx, _zdriver) = connect(bench_options(rig.addr(), "zepce-01")).await;
+    z.publish(
+        "benches/zepce-01/telemetry",
+        QoS::AtLeastOnce,
+        false,
+        &b"marker"[..],
+    )
+    .await
+    .unwrap();
+    let next = rig.inbound().await;
+    assert_eq!(
+        (next.topic.bench.as_str(), &next.payload[..]),
+        ("zepce-01", &b"marker"[..])
+    );
+    assert!(rig.broker.inbound.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_bench_cannot_subscribe_to_another_benches_config() {
+    let mut rig = rig().await;
+    let (a, _rx, driver) = connect(bench_options(rig.addr(), "mostar-01")).await;
+    assert!(matches!(rig.event().await, BrokerEvent::Connected { .. }));
+    a.subscribe("benches/zepce-01/config", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::AclViolation {
+            bench: id("mostar-01"),
+            conn: 1,
+            action: AclAction::Subscribe,
+            topic: "benches/zepce-01/config".into()
+        }
+    );
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Disconnected {
+            bench: id("mostar-01"),
+            conn: 1,
+            clean: false
+        }
+    );
+    timeout(DEADLINE, driver)
+        .await
+        .expect("the violating client was not disconnected")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_server_publishes_config_and_retains_it() {
+    let mut rig = rig().await;
+    let handle = rig.broker.handle.clone();
+    let (a, mut rx, _driver) = connect(bench_options(rig.addr(), "mostar-01")).await;
+    a.subscribe("benches/mostar-01/config", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    // Wait for the SUBACK so the publish below finds the subscription.
+    timeout(DEADLINE, async {
+        while !matches!(rx.recv().await, Some(Packet::SubAck(_))) {}
+    })
+    .await
+    .unwrap();
+    handle
+        .publish(
+            "benches/mostar-01/config",
+            Bytes::from_static(b"{\"v\":1,\"config_version\":2}"),
+            true,
+        )
+        .unwrap();
+    let p = next_publish(&mut rx).await;
+    assert_eq!(
+        (p.topic.as_str(), &p.payload[..]),
+        (
+            "benches/mostar-01/config",
+            &b"{\"v\":1,\"config_version\":2}"[..]
+        )
+    );
+
+    // A bench that subscribes later gets the retained document. Publishes go through the
+    // link in order, so once Mostar sees the second one the first is stored.
+    handle
+        .publish(
+            "benches/zepce-01/config",
+            Bytes::from_static(b"zepce config"),
+            true,
+        )
+        .unwrap();
+    handle
+        .publish(
+            "benches/mostar-01/config",
+            Bytes::from_static(b"sync"),
+            false,
+        )
+        .unwrap();
+    assert_eq!(&next_publish(&mut rx).await.payload[..], b"sync");
+    let (z, mut zrx, _zdriver) = connect(bench_options(rig.addr(), "zepce-01")).await;
+    z.subscribe("benches/zepce-01/config", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let p = next_publish(&mut zrx).await;
+    assert_eq!(
+        (p.topic.as_str(), &p.payload[..], p.retain),
+        ("benches/zepce-01/config", &b"zepce config"[..], true)
+    );
+
+    assert!(matches!(
+        handle.publish("benches/mostar-01/config", Bytes::new(), true),
+        Err(BrokerError::EmptyPayload)
+    ));
+    assert!(matches!(
+        handle.publish(
+            "benches/mostar-01/telemetry",
+            Bytes::from_static(b"x"),
+            false
+        ),
+        Err(BrokerError::Topic(_))
+    ));
+    assert!(matches!(
+        handle.publish("benches/+/config", Bytes::from_static(b"x"), false),
+        Err(BrokerError::Topic(_))
+    ));
+    let big = Bytes::from(vec![b'x'; protocol::MAX_PAYLOAD_BYTES + 1]);
+    assert!(matches!(
+        handle.publish("benches/mostar-01/config", big, false),
+        Err(BrokerError::PayloadTooLarge(_))
+    ));
+    // Server messages never reach the inbound queue.
+    assert!(rig.broker.inbound.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn an_abrupt_drop_fires_the_last_will_and_is_reported() {
+    let mut rig = rig().await;
+    let will = Status::last_will().to_json();
+    let mut opts = bench_options(rig.addr(), "trebinje-01");
+    opts.set_last_will(LastWill::new(
+        "benches/trebinje-01/status",
+        will.clone(),
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let (client, _rx, driver) = connect(opts).await;
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Connected {
+            bench: id("trebinje-01"),
+            conn: 1
+        }
+    );
+    let online = Status::online("1.4.2", 3).to_json();
+    client
+        .publish(
+            "benches/trebinje-01/status",
+            QoS::AtLeastOnce,
+            true,
+            online.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rig.inbound().await.payload, online);
+
+    // Dropping the event loop closes the socket without a DISCONNECT.
+    driver.abort();
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Disconnected {
+            bench: id("trebinje-01"),
+            conn: 1,
+            clean: false
+        }
+    );
+    let lw = rig.inbound().await;
+    assert_eq!(lw.topic.to_string(), "benches/trebinje-01/status");
+    assert_eq!(Status::decode(&lw.payload).unwrap(), Status::last_will());
+}
+
+#[tokio::test]
+async fn a_last_will_on_another_benches_topic_is_refused() {
+    let mut rig = rig().await;
+    let mut opts = bench_options(rig.addr(), "mostar-01");
+    opts.set_last_will(LastWill::new(
+        "benches/zepce-01/status",
+        Status::last_will().to_json(),
+        QoS::AtLeastOnce,
+        true,
+    ));
+    refused(opts).await;
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Denied {
+            client_id: "mostar-01".into(),
+            reason: DenyReason::ForbiddenWill
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_reconnect_takes_over_and_both_connections_are_reported() {
+    let mut rig = rig().await;
+    let (_a, _arx, old) = connect(bench_options(rig.addr(), "maglaj-01")).await;
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Connected {
+            bench: id("maglaj-01"),
+            conn: 1
+        }
+    );
+    let (b, _brx, _new) = connect(bench_options(rig.addr(), "maglaj-01")).await;
+    // The takeover ends the old connection in another task, so the two events race; presence
+    // keyed by `conn` does not care which comes first.
+    let mut events = [rig.event().await, rig.event().await];
+    events.sort_by_key(|e| matches!(e, BrokerEvent::Disconnected { .. }));
+    assert_eq!(
+        events,
+        [
+            BrokerEvent::Connected {
+                bench: id("maglaj-01"),
+                conn: 2
+            },
+            BrokerEvent::Disconnected {
+                bench: id("maglaj-01"),
+                conn: 1,
+                clean: false
+            }
+        ]
+    );
+    timeout(DEADLINE, old)
+        .await
+        .expect("the old connection was not closed")
+        .unwrap();
+    assert_eq!(rig.broker.handle.connections(), 1);
+    b.publish(
+        "benches/maglaj-01/telemetry",
+        QoS::AtLeastOnce,
+        false,
+        &b"still here"[..],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rig.inbound().await.payload,
+        Bytes::from_static(b"still here")
+    );
+}
+
+#[tokio::test]
+async fn thousands_of_messages_pass_the_link_in_order() {
+    const N: usize = 5000;
+    let mut rig = rig().await;
+    let (client, _rx, _driver) = connect(bench_options(rig.addr(), "ravno-01")).await;
+    let publisher = tokio::spawn(async move {
+        for i in 0..N {
+            client
+                .publish(
+                    "benches/ravno-01/telemetry",
+                    QoS::AtLeastOnce,
+                    false,
+                    i.to_string(),
+                )
+                .await
+                .unwrap();
+        }
+        client
+    });
+    for i in 0..N {
+        let m = rig.inbound().await;
+        assert_eq!(
+            std::str::from_utf8(&m.payload).unwrap(),
+            i.to_string(),
+            "message {i}"
+        );
+    }
+    let _client = publisher.await.unwrap();
+    assert_eq!(rig.broker.handle.dropped_inbound(), 0);
+    assert_eq!(rig.broker.handle.skipped_inbound(), 0);
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_while_the_broker_keeps_serving() {
+    const N: usize = 300;
+    let mut rig = rig_with(|s| s.queue_capacity = 4).await;
+    let (client, _rx, _driver) = connect(bench_options(rig.addr(), "jablanica-01")).await;
+    for i in 0..N {
+        client
+            .publish(
+                "benches/jablanica-01/telemetry",
+                QoS::AtLeastOnce,
+                false,
+                i.to_string(),
+            )
+            .await
+            .unwrap();
+    }
+    let handle = rig.broker.handle.clone();
+    until("the queue overflowed", || {
+        handle.dropped_inbound() == (N - 4) as u64
+    })
+    .await;
+
+    // Still serving: another bench connects and the oldest four messages wait in the queue.
+    let (_other, _orx, _odriver) = connect(bench_options(rig.addr(), "prijedor-01")).await;
+    assert!(matches!(rig.event().await, BrokerEvent::Connected { .. }));
+    assert!(matches!(rig.event().await, BrokerEvent::Connected { .. }));
+    for i in 0..4 {
+        assert_eq!(rig.inbound().await.payload, Bytes::from(i.to_string()));
+    }
+    client
+        .publish(
+            "benches/jablanica-01/telemetry",
+            QoS::AtLeastOnce,
+            false,
+            "after",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rig.inbound().await.payload, Bytes::from_static(b"after"));
+    assert_eq!(handle.dropped_inbound(), (N - 4) as u64);
+    assert_eq!(handle.skipped_inbound(), 0);
+}
+
+#[tokio::test]
+async fn shutdown_ends_every_connection_and_closes_the_port() {
+    let mut rig = rig().await;
+    let addr = rig.addr();
+    let (_a, _rx, driver) = connect(bench_options(addr, "nevesinje-01")).await;
+    assert!(matches!(rig.event().await, BrokerEvent::Connected { .. }));
+    rig.shutdown.cancel();
+    timeout(DEADLINE, rig.broker.handle.stopped())
+        .await
+        .expect("broker did not stop");
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Disconnected {
+            bench: id("nevesinje-01"),
+            conn: 1,
+            clean: false
+        }
+    );
+    assert!(!rig.broker.handle.is_listening());
+    assert_eq!(rig.broker.handle.connections(), 0);
+    timeout(DEADLINE, driver)
+        .await
+        .expect("client not disconnected")
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "port still open"
+    );
+    assert!(matches!(
+        rig.broker.handle.publish(
+            "benches/nevesinje-01/config",
+            Bytes::from_static(b"x"),
+            false
+        ),
+        Err(BrokerError::Stopped)
+    ));
+    // The senders are gone, so consumers see the end of both streams.
+    assert!(
+        timeout(DEADLINE, rig.broker.events.recv())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        timeout(DEADLINE, rig.broker.inbound.recv())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_bind_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut settings = BrokerSettings::ephemeral();
+    settings.listen = taken.local_addr().unwrap();
+    let auth = Authenticator::new(Arc::new(Fleet::link4()), secret());
+    let err = broker::start(settings, auth, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::Bind { .. }), "{err}");
+}
+
+async fn mosquitto_pub(addr: SocketAddr, password: &str, message: &str) -> std::process::Output {
+    let port = addr.port().to_string();
+    let args = [
+        "-i",
+        "mostar-01",
+        "-u",
+        "mostar-01",
+        "-P",
+        password,
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+    ];
+    let child = tokio::process::Command::new("mosquitto_pub")
+        .args(args)
+        .args([
+            "-V",
+            "mqttv311",
+            "-t",
+            "benches/mostar-01/telemetry",
+            "-m",
+            message,
+            "-q",
+            "1",
+        ])
+        .kill_on_drop(true)
+        .output();
+    timeout(DEADLINE, child)
+        .await
+        .expect("mosquitto_pub hung")
+        .expect("mosquitto_pub (mosquitto-clients) is not installed")
+}
+
+#[tokio::test]
+async fn mosquitto_pub_with_a_bench_token_publishes() {
+    let mut rig = rig().await;
+    let out = mosquitto_pub(
+        rig.addr(),
+        &token("mostar-01"),
+        "{\"v\":1,\"from\":\"mosquitto\"}",
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "mosquitto_pub failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = rig.inbound().await;
+    assert_eq!(
+        (m.topic.to_string().as_str(), &m.payload[..]),
+        (
+            "benches/mostar-01/telemetry",
+            &b"{\"v\":1,\"from\":\"mosquitto\"}"[..]
+        )
+    );
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Connected {
+            bench: id("mostar-01"),
+            conn: 1
+        }
+    );
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Disconnected {
+            bench: id("mostar-01"),
+            conn: 1,
+            clean: true
+        }
+    );
+}
+
+#[tokio::test]
+async fn mosquitto_pub_with_a_wrong_password_fails() {
+    let mut rig = rig().await;
+    let out = mosquitto_pub(rig.addr(), "wrong", "nope").await;
+    assert!(!out.status.success(), "mosquitto_pub should have failed");
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Denied {
+            client_id: "mostar-01".into(),
+            reason: DenyReason::InvalidToken
+        }
+    );
+    assert!(rig.broker.inbound.try_recv().is_err());
+}
