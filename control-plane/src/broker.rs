@@ -14,8 +14,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use protocol::{BenchId, Topic};
@@ -218,6 +218,8 @@ pub async fn start(
         max_connections: settings.max_connections,
         serials: AtomicU64::new(0),
         heal: Arc::new(Notify::new()),
+        outbound: outbound_tx.clone(),
+        live: Mutex::default(),
     });
     let plan = listener::Plan {
         settings,

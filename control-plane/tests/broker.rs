@@ -859,3 +859,132 @@ async fn mosquitto_pub_with_a_wrong_password_fails() {
     );
     assert!(rig.broker.inbound.try_recv().is_err());
 }
+
+fn with_will(mut opts: MqttOptions, bench: &str) -> MqttOptions {
+    let topic = format!("benches/{bench}/status");
+    opts.set_last_will(LastWill::new(
+        topic,
+        Status::last_will().to_json(),
+        QoS::AtLeastOnce,
+        true,
+    ));
+    opts
+}
+
+#[tokio::test]
+async fn a_takeover_publishes_no_will_and_the_new_connection_keeps_its_own() {
+    // rumqttd 0.20 alone publishes the new connection's will when the old one is taken over
+    // ("offline" while the bench is online) and then has none left for the new connection.
+    let mut rig = rig().await;
+    let addr = rig.addr();
+    let (a, _arx, _adriver) = connect(with_will(
+        bench_options(addr, "berkovici-01"),
+        "berkovici-01",
+    ))
+    .await;
+    a.publish(
+        "benches/berkovici-01/status",
+        QoS::AtLeastOnce,
+        true,
+        &b"online-a"[..],
+    )
+    .await
+    .unwrap();
+    assert_eq!(rig.inbound().await.payload, Bytes::from_static(b"online-a"));
+    let (b, _brx, bdriver) = connect(with_will(
+        bench_options(addr, "berkovici-01"),
+        "berkovici-01",
+    ))
+    .await;
+    b.publish(
+        "benches/berkovici-01/status",
+        QoS::AtLeastOnce,
+        true,
+        &b"online-b"[..],
+    )
+    .await
+    .unwrap();
+    b.publish(
+        "benches/berkovici-01/telemetry",
+        QoS::AtLeastOnce,
+        false,
+        &b"sync"[..],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rig.inbound().await.payload,
+        Bytes::from_static(b"online-b"),
+        "no will on takeover"
+    );
+    assert_eq!(rig.inbound().await.payload, Bytes::from_static(b"sync"));
+
+    bdriver.abort();
+    let will = rig.inbound().await;
+    assert_eq!(
+        (
+            will.topic.to_string(),
+            Status::decode(&will.payload).unwrap()
+        ),
+        ("benches/berkovici-01/status".into(), Status::last_will())
+    );
+    let mut events = Vec::new();
+    for _ in 0..4 {
+        events.push(rig.event().await);
+    }
+    assert_eq!(
+        events[0],
+        BrokerEvent::Connected {
+            bench: id("berkovici-01"),
+            conn: 1
+        }
+    );
+    assert!(events[1..3].contains(&BrokerEvent::Connected {
+        bench: id("berkovici-01"),
+        conn: 2
+    }));
+    assert!(events[1..3].contains(&BrokerEvent::Disconnected {
+        bench: id("berkovici-01"),
+        conn: 1,
+        clean: false
+    }));
+    assert_eq!(
+        events[3],
+        BrokerEvent::Disconnected {
+            bench: id("berkovici-01"),
+            conn: 2,
+            clean: false
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_clean_disconnect_publishes_no_will() {
+    let mut rig = rig().await;
+    let (a, _rx, driver) = connect(with_will(
+        bench_options(rig.addr(), "kostajnica-01"),
+        "kostajnica-01",
+    ))
+    .await;
+    a.disconnect().await.unwrap();
+    timeout(DEADLINE, driver).await.unwrap().unwrap();
+    assert!(matches!(rig.event().await, BrokerEvent::Connected { .. }));
+    assert!(matches!(
+        rig.event().await,
+        BrokerEvent::Disconnected { clean: true, .. }
+    ));
+    let (z, _zrx, _zdriver) = connect(bench_options(rig.addr(), "zepce-01")).await;
+    z.publish(
+        "benches/zepce-01/telemetry",
+        QoS::AtLeastOnce,
+        false,
+        &b"sync"[..],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rig.inbound().await.payload,
+        Bytes::from_static(b"sync"),
+        "no will after DISCONNECT"
+    );
+}

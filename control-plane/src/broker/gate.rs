@@ -8,20 +8,30 @@
 //! disconnect. A refusal is an error from `read_mut` (anything but `InsufficientBytes`, which
 //! means "read more"); rumqttd then closes the socket without a CONNACK.
 //!
-//! `Drop` runs inside a broker task, so events go out on an unbounded channel: never blocking.
+//! Last Will: the gate takes the will out of the CONNECT before rumqttd sees it and publishes it
+//! itself when an established connection ends without DISCONNECT. rumqttd 0.20 keys wills by
+//! client id, so when a bench reconnects while its old connection lives, the old connection's end
+//! publishes the *new* connection's will ("offline" while the bench is online) and the new
+//! connection is left with none. The gate instead skips the will of a connection that a newer
+//! connection of the same bench has replaced.
+//!
+//! `Drop` runs inside a broker task, so it only does non-blocking sends (events on an unbounded
+//! channel, wills with `try_send`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::BytesMut;
 use protocol::BenchId;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{self as mqtt, ConnectReturnCode, LastWill, Login, Packet, Protocol};
 use tokio::sync::{Notify, mpsc};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::acl::{self, AclAction};
 use super::identity::{Authenticator, DenyReason, sanitize};
+use super::link::Outbound;
 use super::{BrokerEvent, Stats};
 
 /// rumqttd has no "not authorized" error. A refusal reuses this variant with the MQTT 3.1.1
@@ -38,6 +48,24 @@ pub(crate) struct GateShared {
     pub serials: AtomicU64,
     /// Asks the listener to restart itself (see `listener`).
     pub heal: Arc<Notify>,
+    /// Where Last Will messages are published from.
+    pub outbound: mpsc::Sender<Outbound>,
+    /// Admitted connections per bench, to tell a takeover from a bench going away.
+    pub live: Mutex<HashMap<BenchId, usize>>,
+}
+
+impl GateShared {
+    /// Adds `delta` to the bench's admitted connections and returns the new count.
+    fn live_add(&self, bench: &BenchId, delta: isize) -> usize {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = live.entry(bench.clone()).or_default();
+        *n = n.saturating_add_signed(delta);
+        let n = *n;
+        if n == 0 {
+            live.remove(bench);
+        }
+        n
+    }
 }
 
 /// The rumqttd protocol value; one clone per connection.
@@ -52,6 +80,8 @@ pub(crate) struct Gate {
     established: bool,
     /// The bench sent DISCONNECT.
     clean: bool,
+    /// The Last Will, held back from rumqttd.
+    will: Option<Outbound>,
     codec: V4,
 }
 
@@ -69,6 +99,7 @@ impl Gate {
             acked: AtomicBool::new(false),
             established: false,
             clean: false,
+            will: None,
             codec: V4,
         }
     }
@@ -116,7 +147,8 @@ impl Gate {
             .and_then(|bench| {
                 if let Some(will) = will {
                     let topic = std::str::from_utf8(&will.topic).unwrap_or("");
-                    if !acl::may_will(&bench, topic) {
+                    // An empty will would delete the retained status instead of setting it.
+                    if !acl::may_will(&bench, topic) || will.message.is_empty() {
                         return Err(DenyReason::ForbiddenWill);
                     }
                 }
@@ -134,7 +166,13 @@ impl Gate {
                 // itself and for sockets that never get this far.
                 self.conn = self.shared.serials.fetch_add(1, Ordering::Relaxed) + 1;
                 debug!(bench.id = %bench, conn.serial = self.conn, "CONNECT admitted");
+                self.shared.live_add(&bench, 1);
                 self.bench = Some(bench);
+                self.will = will.map(|w| Outbound {
+                    topic: String::from_utf8_lossy(&w.topic).into_owned(),
+                    payload: w.message.clone(),
+                    retain: w.retain,
+                });
                 Ok(())
             }
             Err(reason) => Err(self.deny(client_id, reason)),
@@ -210,9 +248,11 @@ impl Protocol for Gate {
             }
         };
         match &self.bench {
-            None => match &packet {
-                Packet::Connect(connect, _, will, _, login) => {
-                    self.admit(connect, will.as_ref(), login.as_ref())?
+            None => match packet {
+                Packet::Connect(connect, props, will, _, login) => {
+                    self.admit(&connect, will.as_ref(), login.as_ref())?;
+                    // rumqttd never sees the will; the gate publishes it (see the module docs).
+                    return Ok(Packet::Connect(connect, props, None, None, login));
                 }
                 _ => return Err(self.deny("", DenyReason::NotConnect)),
             },
@@ -249,6 +289,19 @@ impl Drop for Gate {
             return;
         };
         self.shared.stats.admitted.fetch_sub(1, Ordering::AcqRel);
+        let replaced = self.shared.live_add(&bench, -1) > 0;
+        let stopping = self.shared.stats.stopping.load(Ordering::Acquire);
+        if let Some(will) = self.will.take()
+            && self.established
+            && !self.clean
+            && !replaced
+            && !stopping
+        {
+            debug!(bench.id = %bench, conn.serial = self.conn, "publishing the Last Will");
+            if self.shared.outbound.try_send(will).is_err() {
+                error!(bench.id = %bench, conn.serial = self.conn, "outbound queue full, Last Will lost");
+            }
+        }
         if self.acked.load(Ordering::Acquire) {
             self.shared.stats.connections.fetch_sub(1, Ordering::AcqRel);
             info!(bench.id = %bench, conn.serial = self.conn, clean = self.clean, "bench disconnected");
@@ -262,7 +315,7 @@ impl Drop for Gate {
         // rumqttd returned early from its handshake (router refusal, failed CONNACK write, or a
         // panic on its poisoned will map). Each leaves rumqttd's will map in a state that
         // breaks the next CONNECT with this client id, so the listener restarts with a fresh one.
-        if !self.established && !self.shared.stats.stopping.load(Ordering::Acquire) {
+        if !self.established && !stopping {
             warn!(bench.id = %bench, conn.serial = self.conn, acked = self.acked.load(Ordering::Acquire),
                 "MQTT handshake ended early; restarting the listener to clear rumqttd's will map");
             self.shared.heal.notify_one();
@@ -289,11 +342,13 @@ mod tests {
     struct Rig {
         template: Gate,
         events: mpsc::UnboundedReceiver<BrokerEvent>,
+        wills: mpsc::Receiver<Outbound>,
         shared: Arc<GateShared>,
     }
 
     fn rig(max_connections: usize) -> Rig {
         let (tx, events) = mpsc::unbounded_channel();
+        let (outbound, wills) = mpsc::channel(16);
         let shared = Arc::new(GateShared {
             auth: Authenticator::new(Arc::new(Fleet::link4()), secret()),
             events: tx,
@@ -301,10 +356,13 @@ mod tests {
             max_connections,
             serials: AtomicU64::new(0),
             heal: Arc::new(Notify::new()),
+            outbound,
+            live: Mutex::default(),
         });
         Rig {
             template: Gate::template(shared.clone()),
             events,
+            wills,
             shared,
         }
     }
@@ -617,5 +675,98 @@ mod tests {
             futures::FutureExt::now_or_never(notified).is_none(),
             "no restart requested"
         );
+    }
+
+    /// Admits, acknowledges and runs a connection the way rumqttd does.
+    fn established(r: &Rig, bench: &str, will: Option<&str>) -> Gate {
+        let mut g = r.template.clone();
+        let packet = g
+            .read_mut(
+                &mut connect_bytes(bench, bench, &token(bench), will),
+                1 << 16,
+            )
+            .unwrap();
+        assert!(
+            matches!(packet, Packet::Connect(_, _, None, None, Some(_))),
+            "the will reaches rumqttd: {packet:?}"
+        );
+        g.write(connack(), &mut BytesMut::new()).unwrap();
+        g.read_mut(&mut BytesMut::new(), 1 << 16).unwrap_err();
+        g
+    }
+
+    #[test]
+    fn the_gate_publishes_the_will_of_an_abrupt_end_only() {
+        let mut r = rig(10);
+        drop(established(
+            &r,
+            "mostar-01",
+            Some("benches/mostar-01/status"),
+        ));
+        let will = r.wills.try_recv().unwrap();
+        assert_eq!(
+            (will.topic.as_str(), will.retain),
+            ("benches/mostar-01/status", true)
+        );
+        assert_eq!(&will.payload[..], b"{\"v\":1,\"state\":\"offline\"}");
+
+        // DISCONNECT first: no will.
+        let mut g = established(&r, "mostar-01", Some("benches/mostar-01/status"));
+        let mut disconnect = BytesMut::new();
+        disconnect.put_slice(&[0xE0, 0x00]);
+        assert!(matches!(
+            g.read_mut(&mut disconnect, 1 << 16),
+            Ok(Packet::Disconnect(..))
+        ));
+        drop(g);
+        assert!(r.wills.try_recv().is_err());
+
+        // Replaced by a newer connection of the same bench: no will for the old one, but the
+        // newer one keeps its own.
+        let old = established(&r, "mostar-01", Some("benches/mostar-01/status"));
+        let new = established(&r, "mostar-01", Some("benches/mostar-01/status"));
+        drop(old);
+        assert!(r.wills.try_recv().is_err());
+        drop(new);
+        assert_eq!(
+            r.wills.try_recv().unwrap().topic,
+            "benches/mostar-01/status"
+        );
+        assert!(r.shared.live.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_empty_will_is_refused() {
+        let mut r = rig(10);
+        let mut g = r.template.clone();
+        let connect = mqtt::Connect {
+            keep_alive: 30,
+            client_id: "mostar-01".into(),
+            clean_session: true,
+        };
+        let will = LastWill {
+            topic: Bytes::from_static(b"benches/mostar-01/status"),
+            message: Bytes::new(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        };
+        let login = Login {
+            username: "mostar-01".into(),
+            password: token("mostar-01"),
+        };
+        let mut buf = BytesMut::new();
+        V4.write(
+            Packet::Connect(connect, None, Some(will), None, Some(login)),
+            &mut buf,
+        )
+        .unwrap();
+        g.read_mut(&mut buf, 1 << 16).unwrap_err();
+        assert!(matches!(
+            r.events.try_recv().unwrap(),
+            BrokerEvent::Denied {
+                reason: DenyReason::ForbiddenWill,
+                ..
+            }
+        ));
     }
 }
