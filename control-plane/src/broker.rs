@@ -136,6 +136,9 @@ pub struct BrokerHandle {
     outbound: mpsc::Sender<link::Outbound>,
     stats: Arc<Stats>,
     stopped: CancellationToken,
+    /// The listener's restart request (tests trigger it directly).
+    #[cfg_attr(not(test), allow(dead_code))]
+    heal: Arc<Notify>,
 }
 
 impl BrokerHandle {
@@ -211,13 +214,14 @@ pub async fn start(
     let stats = Arc::new(Stats::default());
     let stopped = CancellationToken::new();
     let (ready_tx, ready_rx) = oneshot::channel();
+    let heal = Arc::new(Notify::new());
     let shared = Arc::new(gate::GateShared {
         auth,
         events: events_tx,
         stats: stats.clone(),
         max_connections: settings.max_connections,
         serials: AtomicU64::new(0),
-        heal: Arc::new(Notify::new()),
+        heal: heal.clone(),
         outbound: outbound_tx.clone(),
         live: Mutex::default(),
     });
@@ -238,6 +242,7 @@ pub async fn start(
         outbound: outbound_tx,
         stats,
         stopped,
+        heal,
     };
     Ok(Broker {
         local_addr,
@@ -245,4 +250,94 @@ pub async fn start(
         inbound,
         handle,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use protocol::token::Secret;
+    use protocol::{Claims, Fleet, Role};
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    use tokio::time::{Instant, timeout};
+
+    use super::*;
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    async fn connect(
+        addr: SocketAddr,
+        bench: &str,
+        secret: &Secret,
+    ) -> (AsyncClient, tokio::task::JoinHandle<()>) {
+        let mut opts = MqttOptions::new(bench, addr.ip().to_string(), addr.port());
+        opts.set_credentials(
+            bench,
+            secret.sign(&Claims::new(Role::Bench, bench, Duration::from_secs(600))),
+        );
+        let (client, mut el) = AsyncClient::new(opts, 10);
+        timeout(DEADLINE, async {
+            while !matches!(
+                el.poll().await.unwrap(),
+                Event::Incoming(Packet::ConnAck(_))
+            ) {}
+        })
+        .await
+        .unwrap();
+        let driver = tokio::spawn(async move { while el.poll().await.is_ok() {} });
+        (client, driver)
+    }
+
+    #[tokio::test]
+    async fn a_listener_restart_keeps_established_connections_and_accepts_new_ones() {
+        let secret = Secret::new(b"listener restart test secret, 32".to_vec());
+        let auth = Authenticator::new(Arc::new(Fleet::link4()), secret.clone());
+        let shutdown = CancellationToken::new();
+        let _stop = shutdown.clone().drop_guard();
+        let mut broker = start(BrokerSettings::ephemeral(), auth, shutdown)
+            .await
+            .unwrap();
+        let (a, _adriver) = connect(broker.local_addr, "mostar-01", &secret).await;
+
+        broker.handle.heal.notify_one();
+        let deadline = Instant::now() + DEADLINE;
+        while broker.handle.listener_restarts() == 0 || !broker.handle.is_listening() {
+            assert!(Instant::now() < deadline, "the listener did not restart");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        a.publish(
+            "benches/mostar-01/telemetry",
+            QoS::AtLeastOnce,
+            false,
+            &b"before"[..],
+        )
+        .await
+        .unwrap();
+        let m = timeout(DEADLINE, broker.inbound.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&m.payload[..], b"before");
+        let (b, _bdriver) = connect(broker.local_addr, "zepce-01", &secret).await;
+        b.publish(
+            "benches/zepce-01/telemetry",
+            QoS::AtLeastOnce,
+            false,
+            &b"after"[..],
+        )
+        .await
+        .unwrap();
+        let m = timeout(DEADLINE, broker.inbound.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (m.topic.bench.as_str(), &m.payload[..]),
+            ("zepce-01", &b"after"[..])
+        );
+        assert_eq!(broker.handle.connections(), 2);
+        assert_eq!(broker.handle.listener_restarts(), 1);
+    }
 }
