@@ -1227,3 +1227,117 @@ async fn quiet_targets_silence_rumqttds_routine_errors() {
         "rumqttd logs passing QUIET_TARGETS: {leaked:#?}\nall rumqttd errors: {noise:#?}"
     );
 }
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// Prints what bench subscriptions and link traffic cost; run with
+/// `cargo test -p control-plane --release --test broker measure_memory -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, prints numbers"]
+async fn measure_memory() {
+    const BENCHES: u32 = 500;
+    const MESSAGES: usize = 100_000;
+    let settings = BrokerSettings {
+        max_connections: 2000,
+        queue_capacity: MESSAGES + 10,
+        ..BrokerSettings::ephemeral()
+    };
+    let fleet = Fleet::link4().with_load_test_benches(BENCHES);
+    let auth = Authenticator::new(Arc::new(fleet), secret());
+    let shutdown = CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    let mut b = broker::start(settings.clone(), auth, shutdown)
+        .await
+        .unwrap();
+    let addr = b.local_addr;
+
+    let mut clients = Vec::new();
+    for i in 1..=BENCHES {
+        let bench = protocol::fleet::load_test_id(i);
+        let mut o = bench_options(addr, &bench);
+        o.set_keep_alive(Duration::from_secs(60));
+        clients.push((bench, connect(o).await));
+    }
+    let rss_connected = rss_bytes();
+    for (bench, (c, rx, _)) in &mut clients {
+        c.subscribe(format!("benches/{bench}/config"), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        c.subscribe(format!("benches/{bench}/ideas/ack"), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let mut acks = 0;
+        while acks < 2 {
+            if let Packet::SubAck(_) = timeout(DEADLINE, rx.recv()).await.unwrap().unwrap() {
+                acks += 1;
+            }
+        }
+    }
+    let rss_subscribed = rss_bytes();
+    for (bench, (_, rx, _)) in &mut clients {
+        b.handle
+            .publish(
+                &format!("benches/{bench}/config"),
+                Bytes::from(vec![b'c'; 1024]),
+                true,
+            )
+            .unwrap();
+        next_publish(rx).await;
+    }
+    let rss_config = rss_bytes();
+    let payload = vec![b't'; 300];
+    let (c, _) = (&clients[0].1.0, ());
+    let topic = format!("benches/{}/telemetry", clients[0].0);
+    let started = Instant::now();
+    let sender = {
+        let c = c.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            for _ in 0..MESSAGES {
+                c.publish(&topic, QoS::AtMostOnce, false, payload.clone())
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut received = 0;
+    while received < MESSAGES {
+        match timeout(Duration::from_secs(2), b.inbound.recv()).await {
+            Ok(Some(_)) => received += 1,
+            _ => break,
+        }
+    }
+    sender.await.unwrap();
+    println!(
+        "received {received} of {MESSAGES}, skipped {} dropped {}",
+        b.handle.skipped_inbound(),
+        b.handle.dropped_inbound()
+    );
+    let elapsed = started.elapsed();
+    let rss_flood = rss_bytes();
+    let mib = |x: u64| x as f64 / (1024.0 * 1024.0);
+    println!(
+        "rss after {BENCHES} connections: {:.1} MiB",
+        mib(rss_connected)
+    );
+    println!(
+        "2 filters per bench: +{:.1} MiB = {:.1} KiB per filter",
+        mib(rss_subscribed - rss_connected),
+        (rss_subscribed - rss_connected) as f64 / 1024.0 / f64::from(2 * BENCHES)
+    );
+    println!(
+        "1 KiB retained config per bench: +{:.1} MiB",
+        mib(rss_config.saturating_sub(rss_subscribed))
+    );
+    println!(
+        "{MESSAGES} x 300 B telemetry through the link in {elapsed:?} ({:.0}/s): +{:.1} MiB (link log cap {} MiB counted as topic+payload)",
+        MESSAGES as f64 / elapsed.as_secs_f64(),
+        mib(rss_flood.saturating_sub(rss_config)),
+        settings.link_log_bytes() / (1024 * 1024)
+    );
+    assert_eq!(b.handle.dropped_inbound() + b.handle.skipped_inbound(), 0);
+}
