@@ -8,6 +8,18 @@
 //! - `listener`: router, listener and runtime lifecycle, shutdown and self-healing.
 //! - `link`: bench messages to the control plane, server messages to benches.
 //!
+//! What consumers can rely on:
+//!
+//! - Presence: [`BrokerEvent::Connected`] / [`BrokerEvent::Disconnected`] are exact and carry a
+//!   connection serial; keep the set of live serials per bench.
+//! - Last Will: published by the broker (not rumqttd) when an established connection ends
+//!   without DISCONNECT, unless a newer connection of the same bench replaced it. It arrives on
+//!   `inbound` like any status message.
+//! - Loss: bench messages are dropped only when the inbound queue is full
+//!   ([`BrokerHandle::dropped_inbound`]) or when the link fell more than its commit log behind
+//!   ([`BrokerHandle::skipped_inbound`]); both are counted and logged at WARN. QoS 1 does not
+//!   protect against either: the router acknowledges a publish once it is in its log.
+//!
 //! Logging: rumqttd reports routine events (every disconnect, refused CONNECTs, duplicate client
 //! ids) at ERROR. Add [`QUIET_TARGETS`] to the tracing filter; the broker reports those events
 //! itself, at the right level, under the `control_plane::broker` targets.

@@ -773,6 +773,15 @@ async fn a_taken_port_is_a_bind_error() {
 }
 
 async fn mosquitto_pub(addr: SocketAddr, password: &str, message: &str) -> std::process::Output {
+    mosquitto_pub_version(addr, password, message, "mqttv311").await
+}
+
+async fn mosquitto_pub_version(
+    addr: SocketAddr,
+    password: &str,
+    message: &str,
+    version: &str,
+) -> std::process::Output {
     let port = addr.port().to_string();
     let args = [
         "-i",
@@ -790,7 +799,7 @@ async fn mosquitto_pub(addr: SocketAddr, password: &str, message: &str) -> std::
         .args(args)
         .args([
             "-V",
-            "mqttv311",
+            version,
             "-t",
             "benches/mostar-01/telemetry",
             "-m",
@@ -1340,4 +1349,47 @@ async fn measure_memory() {
         settings.link_log_bytes() / (1024 * 1024)
     );
     assert_eq!(b.handle.dropped_inbound() + b.handle.skipped_inbound(), 0);
+}
+
+#[tokio::test]
+async fn mosquitto_pub_speaking_mqtt5_is_refused_as_unsupported() {
+    let mut rig = rig().await;
+    let out = mosquitto_pub_version(rig.addr(), &token("mostar-01"), "v5", "mqttv5").await;
+    assert!(!out.status.success(), "an MQTT 5 client should be refused");
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Denied {
+            client_id: String::new(),
+            reason: DenyReason::UnsupportedProtocol
+        }
+    );
+}
+
+#[tokio::test]
+async fn max_connections_refuses_the_next_bench_until_one_leaves() {
+    let mut rig = rig_with(|s| s.max_connections = 1).await;
+    let (a, _arx, adriver) = connect(bench_options(rig.addr(), "mostar-01")).await;
+    assert!(matches!(rig.event().await, BrokerEvent::Connected { .. }));
+    refused(bench_options(rig.addr(), "zepce-01")).await;
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Denied {
+            client_id: "zepce-01".into(),
+            reason: DenyReason::ServerFull
+        }
+    );
+    a.disconnect().await.unwrap();
+    timeout(DEADLINE, adriver).await.unwrap().unwrap();
+    assert!(matches!(
+        rig.event().await,
+        BrokerEvent::Disconnected { clean: true, .. }
+    ));
+    let (_z, _zrx, _zdriver) = connect(bench_options(rig.addr(), "zepce-01")).await;
+    assert_eq!(
+        rig.event().await,
+        BrokerEvent::Connected {
+            bench: id("zepce-01"),
+            conn: 2
+        }
+    );
 }

@@ -40,7 +40,7 @@ use super::{BrokerError, BrokerSettings, Stats};
 /// Port-0 picks retried when another process takes the port between pick and bind.
 const BIND_ATTEMPTS: u32 = 5;
 
-/// Fewest time between two listener restarts.
+/// Shortest time between two listener restarts.
 const RESTART_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything the broker thread needs.
@@ -178,9 +178,9 @@ async fn serve(
         }
         // Drops the old listener socket; established connections keep running.
         drop(server);
+        stats.restarts.fetch_add(1, Ordering::Relaxed);
         loop {
             last_restart = tokio::time::Instant::now();
-            stats.restarts.fetch_add(1, Ordering::Relaxed);
             match try_bind(addr, make_server).await {
                 Ok(next) => {
                     server = next;
