@@ -1,1 +1,17 @@
-//! Simulated benches.
+//! Simulated benchfleet benches and an open-loop MQTT load generator.
+//!
+//! The physics (`sun`, `weather`, `battery`, `usage`, `bench`) is deterministic from a seed; the
+//! behaviour on the wire (`session`) follows what real bench firmware does: Last Will, retained
+//! status, store-and-forward, backoff, configuration and ideas. `fleet` runs many benches in one
+//! process (the control plane's `--demo` calls [`run_fleet`]); `load` and `report` measure a
+//! broker.
+
+// Tests may unwrap: a panic there is a failed test with a line number.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod battery;
+pub mod bench;
+pub mod clock;
+pub mod sun;
+pub mod usage;
+pub mod weather;
