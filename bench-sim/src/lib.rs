@@ -11,7 +11,20 @@
 
 pub mod battery;
 pub mod bench;
+pub mod broker;
 pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod faults;
+pub mod fleet;
+pub mod ideas;
+pub mod session;
 pub mod sun;
 pub mod usage;
 pub mod weather;
+
+pub use broker::Broker;
+pub use credentials::Credentials;
+pub use faults::{Fault, Scenario};
+pub use fleet::{FleetOptions, SimError, SimFleet, run_fleet};
+pub use session::{BenchSnapshot, LinkState};
