@@ -1,5 +1,6 @@
 //! `bench-sim`: run a simulated fleet against a broker, or measure a broker with open-loop load.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -113,6 +114,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,rumqttc=warn")),
@@ -234,8 +236,8 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     let report = run_load(opts, |p| eprintln!("{p}")).await?;
     println!("{report}");
     if let Some(path) = &args.report {
-        let json = serde_json::to_string_pretty(&report.to_json())?;
-        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, report.to_json_pretty() + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
     Ok(())

@@ -107,9 +107,19 @@ struct Json<'a> {
 }
 
 impl LoadReport {
+    /// The report as a JSON value.
     pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.json()).unwrap_or_default()
+    }
+
+    /// The report as pretty JSON text, headline keys first.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(&self.json()).unwrap_or_default()
+    }
+
+    fn json(&self) -> Json<'_> {
         let l = &self.latency_ms;
-        serde_json::to_value(Json {
+        Json {
             connected: self.connected,
             offered: self.offered,
             acked: self.acked,
@@ -134,8 +144,7 @@ impl LoadReport {
             latency_ms: self.latency_ms,
             scheduler_lag_max_ms: round3(self.scheduler_lag_max_ms),
             first_error: self.first_error.as_deref(),
-        })
-        .unwrap_or_default()
+        }
     }
 }
 
@@ -263,8 +272,15 @@ mod tests {
         assert_eq!(j["lost"], 1);
         let p50 = j["p50_ms"].as_f64().unwrap();
         assert!((p50 - 5.0).abs() < 0.01, "{p50}");
-        assert_eq!(j["max_ms"].as_f64().unwrap(), 10.0);
+        // hdrhistogram keeps 3 significant figures.
+        let max = j["max_ms"].as_f64().unwrap();
+        assert!((max - 10.0).abs() <= 0.01, "{max}");
         assert!(j["p99_ms"].as_f64().unwrap() > j["p90_ms"].as_f64().unwrap());
+        let text = report().to_json_pretty();
+        assert!(
+            text.starts_with("{\n  \"connected\": 10,\n  \"offered\": 100,"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ use outbox::Outbox;
 
 /// Telemetry samples handed to the MQTT client at once; the rest waits in the outbox.
 const WINDOW: usize = 10;
+/// Benches of a fleet take their first sample within this long of the start.
+const MAX_STAGGER: Duration = Duration::from_secs(2);
 /// How long a rebooting bench stays off the network.
 const BOOT_TIME: Duration = Duration::from_secs(3);
 /// Ideas kept waiting for an ack at most; older ones are given up.
@@ -207,8 +209,8 @@ impl Topics {
 }
 
 impl Session {
-    /// A bench that starts sampling at the clock's origin (plus a seeded stagger within the
-    /// first interval, so a fleet does not report in lockstep).
+    /// A bench that starts sampling at the clock's origin (plus a seeded stagger of up to
+    /// [`MAX_STAGGER`], so a fleet does not report in lockstep).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         info: &BenchInfo,
@@ -228,7 +230,7 @@ impl Session {
             cfg.clock.sim_at(origin),
         );
         let mut rng = StdRng::seed_from_u64(splitmix64(seed ^ 0xB0B));
-        let stagger = interval.mul_f64(rng.random::<f64>());
+        let stagger = interval.min(MAX_STAGGER).mul_f64(rng.random::<f64>());
         let backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max);
         let outbox = Outbox::new(cfg.queue_capacity);
         let running = RunningConfig {
