@@ -7,19 +7,21 @@
 //! Messages that could not even be handed to a client (queue full, connection gone) count as
 //! lost.
 
+mod connection;
+mod rate;
+
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::BinaryHeap;
 use std::fmt;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use hdrhistogram::Histogram;
+use protocol::BenchId;
 use protocol::fleet::load_test_id;
-use protocol::{BenchId, Telemetry, Topic, TopicKind};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::QoS;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -28,65 +30,11 @@ use crate::bench::BenchModel;
 use crate::broker::Broker;
 use crate::credentials::Credentials;
 use crate::report::{LoadReport, Quantiles};
+use connection::{Slot, open, send};
+pub use rate::Rate;
 
-/// Messages a client may hold before `try_publish` fails (counted as lost).
-const CLIENT_QUEUE: usize = 1000;
 /// Highest latency the histograms hold, µs (an hour).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
-
-/// Events per unit of time, e.g. `1/s`, `1000/s`, `10/min`, `1/10s`, or a bare number per second.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    per_second: f64,
-}
-
-impl Rate {
-    pub fn per_second(per_second: f64) -> Self {
-        Self { per_second }
-    }
-
-    pub fn as_per_second(self) -> f64 {
-        self.per_second
-    }
-
-    /// Time between two events.
-    pub fn period(self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.per_second)
-    }
-}
-
-impl FromStr for Rate {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| {
-            format!("invalid rate {s:?}: {why} (expected e.g. 1/s, 1000/s, 10/min, 1/10s)")
-        };
-        let (count, per) = s.trim().split_once('/').unwrap_or((s.trim(), "s"));
-        let count: f64 = count
-            .trim()
-            .parse()
-            .map_err(|_| bad("the count is not a number"))?;
-        let per = per.trim();
-        let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
-            per.to_owned()
-        } else {
-            format!("1{per}")
-        };
-        let per = humantime::parse_duration(&per).map_err(|_| bad("unknown time unit"))?;
-        let per_second = count / per.as_secs_f64();
-        if !per_second.is_finite() || per_second <= 0.0 {
-            return Err(bad("must be above zero"));
-        }
-        Ok(Self { per_second })
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/s", self.per_second)
-    }
-}
 
 /// What to throw at the broker.
 #[derive(Debug, Clone)]
@@ -130,7 +78,7 @@ impl LoadOptions {
         if !(1..=200_000).contains(&self.benches) {
             return bad("--benches must be 1-200000");
         }
-        if self.rate.per_second > 1000.0 || self.rate.per_second < 1.0 / 86_400.0 {
+        if self.rate.as_per_second() > 1000.0 || self.rate.as_per_second() < 1.0 / 86_400.0 {
             return bad("--rate must be between 1/day and 1000/s per bench");
         }
         if self.duration.is_zero() || self.duration > Duration::from_secs(24 * 3600) {
@@ -139,7 +87,7 @@ impl LoadOptions {
         if self.qos > 1 {
             return bad("--qos must be 0 or 1");
         }
-        if self.connect_rate.per_second > 100_000.0 {
+        if self.connect_rate.as_per_second() > 100_000.0 {
             return bad("--connect-rate must be at most 100000/s");
         }
         if self.drain > Duration::from_secs(600) {
@@ -223,16 +171,6 @@ struct Shared {
     /// Set when the sending phase starts.
     send_start: Mutex<Option<Instant>>,
     qos: QoS,
-}
-
-/// One connection, as the scheduler sees it.
-struct Slot {
-    client: AsyncClient,
-    topic: String,
-    /// Intended send times of messages handed to the client and not yet written, in order.
-    intended: Mutex<VecDeque<Instant>>,
-    alive: AtomicBool,
-    seq: AtomicU64,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -425,154 +363,9 @@ pub async fn run_load(
     })
 }
 
-/// Hands one scheduled message to its client; false if it could not be.
-fn send(slot: &Slot, template: &Telemetry, intended: Instant, shared: &Shared) -> bool {
-    if !slot.alive.load(Ordering::Relaxed) {
-        return false;
-    }
-    let mut sample = template.clone();
-    sample.seq = slot.seq.fetch_add(1, Ordering::Relaxed) + 1;
-    sample.ts = Utc::now();
-    let payload = serde_json::to_vec(&sample).unwrap_or_default();
-    // Holding the lock across try_publish keeps `intended` in the order rumqttc writes.
-    let Ok(mut queue) = slot.intended.lock() else {
-        return false;
-    };
-    match slot
-        .client
-        .try_publish(slot.topic.as_str(), shared.qos, false, payload)
-    {
-        Ok(()) => {
-            queue.push_back(intended);
-            shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-fn open(
-    opts: &LoadOptions,
-    id: &BenchId,
-    shared: Arc<Shared>,
-    cancel: CancellationToken,
-) -> (Arc<Slot>, impl Future<Output = ()> + Send + 'static) {
-    let mut options = MqttOptions::new(id.as_str(), opts.broker.host.clone(), opts.broker.port);
-    options
-        .set_keep_alive(Duration::from_secs(60))
-        .set_clean_session(true)
-        .set_inflight(100);
-    if let Some(password) = opts.credentials.password(id) {
-        options.set_credentials(id.as_str(), password);
-    }
-    let (client, mut eventloop) = AsyncClient::new(options, CLIENT_QUEUE);
-    eventloop
-        .network_options
-        .set_connection_timeout(opts.connect_grace.as_secs().max(5));
-    let slot = Arc::new(Slot {
-        client,
-        topic: Topic::new(id.clone(), TopicKind::Telemetry).to_string(),
-        intended: Mutex::new(VecDeque::new()),
-        alive: AtomicBool::new(false),
-        seq: AtomicU64::new(0),
-    });
-    let me = slot.clone();
-    let poller = async move {
-        let opened = Instant::now();
-        let mut inflight: HashMap<u16, Instant> = HashMap::new();
-        let c = &shared.counters;
-        let mut connected = false;
-        loop {
-            let event = tokio::select! {
-                () = cancel.cancelled() => break,
-                e = eventloop.poll() => e,
-            };
-            match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    connected = true;
-                    record(&shared.connect, opened.elapsed());
-                    me.alive.store(true, Ordering::Relaxed);
-                    c.connected.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                    let intended = me.intended.lock().ok().and_then(|mut q| q.pop_front());
-                    c.written.fetch_add(1, Ordering::Relaxed);
-                    match (shared.qos, intended) {
-                        (QoS::AtMostOnce, _) => {
-                            c.acked.fetch_add(1, Ordering::Relaxed);
-                        }
-                        (_, Some(intended)) => {
-                            inflight.insert(pkid, intended);
-                        }
-                        (_, None) => {}
-                    }
-                }
-                Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                    if let Some(intended) = inflight.remove(&ack.pkid) {
-                        record(&shared.latency, intended.elapsed());
-                        c.acked.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(Some(start)) = shared.send_start.lock().map(|s| *s) {
-                            let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                            c.last_ack_ns.fetch_max(ns, Ordering::Relaxed);
-                        }
-                    }
-                }
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    if let Ok(mut first) = shared.first_error.lock() {
-                        first.get_or_insert_with(|| format!("{}: {e}", me.topic));
-                    }
-                    if connected {
-                        c.disconnected.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        c.connect_failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    break;
-                }
-            }
-        }
-        // Whatever was handed over and not acknowledged is lost with this connection.
-        me.alive.store(false, Ordering::Relaxed);
-        let queued = me
-            .intended
-            .lock()
-            .map(|mut q| q.drain(..).count())
-            .unwrap_or(0);
-        c.abandoned
-            .fetch_add((queued + inflight.len()) as u64, Ordering::Relaxed);
-    };
-    (slot, poller)
-}
-
-fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
-    if let Ok(mut h) = h.lock() {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
-        h.saturating_record(us);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_rates() {
-        let r = |s: &str| s.parse::<Rate>().map(Rate::as_per_second);
-        assert_eq!(r("1/s"), Ok(1.0));
-        assert_eq!(r("1000/s"), Ok(1000.0));
-        assert_eq!(r("30/min"), Ok(0.5));
-        assert_eq!(r("1/10s"), Ok(0.1));
-        assert_eq!(r("2.5"), Ok(2.5));
-        assert_eq!(r("3600/h"), Ok(1.0));
-        assert!(r("0/s").unwrap_err().contains("above zero"));
-        assert!(r("fast/s").unwrap_err().contains("not a number"));
-        assert!(r("1/fortnight").unwrap_err().contains("unknown time unit"));
-        assert_eq!(
-            "1/500ms".parse::<Rate>().unwrap().period(),
-            Duration::from_millis(500)
-        );
-    }
 
     #[test]
     fn refuses_unbounded_runs() {

@@ -510,3 +510,58 @@ async fn injected_faults_show_on_the_wire() {
     );
     fleet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_loses_no_samples() {
+    let Some(m) = Mosquitto::start() else { return };
+    let obs = Observer::start(m.port, "benches/kappa-01/#", false).await;
+    let fleet = SimFleet::spawn(options(&m, &["kappa-01"]), CancellationToken::new()).unwrap();
+    eventually("online", WAIT, || {
+        fleet.snapshot("kappa-01").unwrap().link == LinkState::Online
+    })
+    .await;
+    fleet
+        .inject(
+            "kappa-01",
+            Fault::Flapping {
+                duration: Duration::from_secs(3),
+                period: Duration::from_millis(500),
+            },
+        )
+        .unwrap();
+    eventually("several reconnects", WAIT, || {
+        fleet.snapshot("kappa-01").unwrap().connects >= 4
+    })
+    .await;
+    let wills = obs
+        .wait_for("Last Wills", WAIT, |msgs| {
+            let n = statuses(msgs, "benches/kappa-01/status")
+                .iter()
+                .filter(|s| s.state == AnnouncedState::Offline)
+                .count();
+            (n >= 3).then_some(n)
+        })
+        .await;
+    assert!(wills >= 3);
+    // After the flapping, every sample up to now arrives (at least once: a sample whose PUBACK
+    // was cut off is sent again).
+    eventually("flapping over and queue empty", WAIT, || {
+        let s = fleet.snapshot("kappa-01").unwrap();
+        s.link == LinkState::Online && s.queued == 0 && s.seq > 30
+    })
+    .await;
+    let upto = fleet.snapshot("kappa-01").unwrap().seq;
+    obs.wait_for("every seq delivered", WAIT, |msgs| {
+        let mut seqs: Vec<u64> = telemetry(msgs, "benches/kappa-01/telemetry")
+            .iter()
+            .map(|t| t.seq)
+            .filter(|&s| s <= upto)
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        (seqs.len() as u64 == upto).then_some(())
+    })
+    .await;
+    assert_eq!(fleet.snapshot("kappa-01").unwrap().dropped, 0);
+    fleet.shutdown().await;
+}
