@@ -238,6 +238,75 @@ async fn applies_valid_configuration_and_rejects_invalid() {
         (snap.config_version, snap.telemetry_interval),
         (7, Duration::from_secs(5))
     );
+
+    // After a reconnect the retained document (version 8) comes again: the same answer.
+    let before = obs.on("benches/gamma-01/config/ack").len();
+    fleet.inject("gamma-01", Fault::Disconnect).unwrap();
+    let again = obs
+        .wait_for("ack after reconnect", WAIT, |msgs| {
+            let all: Vec<_> = msgs
+                .iter()
+                .filter(|m| m.topic == "benches/gamma-01/config/ack")
+                .collect();
+            all.get(before)
+                .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap())
+        })
+        .await;
+    assert_eq!(
+        (again["version"].as_u64(), again["status"].as_str()),
+        (Some(8), Some("rejected"))
+    );
+    assert_eq!(fleet.snapshot("gamma-01").unwrap().config_version, 7);
+
+    // The document it runs, sent again: applied, not "not newer".
+    let before = obs.on("benches/gamma-01/config/ack").len();
+    obs.client
+        .publish("benches/gamma-01/config", QoS::AtLeastOnce, true, doc)
+        .await
+        .unwrap();
+    let again = obs
+        .wait_for("ack of the running version", WAIT, |msgs| {
+            let all: Vec<_> = msgs
+                .iter()
+                .filter(|m| m.topic == "benches/gamma-01/config/ack")
+                .collect();
+            all.get(before)
+                .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap())
+        })
+        .await;
+    assert_eq!(
+        again,
+        serde_json::json!({"v":1,"version":7,"status":"applied"})
+    );
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_rate_refuses_valid_configuration() {
+    let Some(m) = Mosquitto::start() else { return };
+    let obs = Observer::start(m.port, "benches/lambda-01/config/ack", false).await;
+    let mut o = options(&m, &["lambda-01"]);
+    o.config_reject_rate = 1.0;
+    let fleet = SimFleet::spawn(o, CancellationToken::new()).unwrap();
+    eventually("online", WAIT, || {
+        fleet.snapshot("lambda-01").unwrap().link == LinkState::Online
+    })
+    .await;
+    let doc = r#"{"v":1,"version":3,"config":{"telemetry_interval_s":30}}"#;
+    obs.client
+        .publish("benches/lambda-01/config", QoS::AtLeastOnce, false, doc)
+        .await
+        .unwrap();
+    let ack = obs
+        .wait_for("ack", WAIT, |msgs| msgs.first().cloned())
+        .await;
+    let ack: serde_json::Value = serde_json::from_slice(&ack.payload).unwrap();
+    assert_eq!(ack["status"], "rejected");
+    assert!(
+        ack["error"].as_str().unwrap().contains("simulated"),
+        "{ack}"
+    );
+    assert_eq!(fleet.snapshot("lambda-01").unwrap().config_version, 0);
     fleet.shutdown().await;
 }
 

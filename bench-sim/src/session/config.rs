@@ -19,6 +19,7 @@ impl Session {
         }
     }
 
+    /// Judges a configuration document, applies it or not, and acknowledges it.
     pub(super) fn on_config(&mut self, payload: &[u8]) {
         let verdict = config::judge(payload, &self.running);
         let version = match &verdict {
@@ -29,8 +30,14 @@ impl Session {
                 return;
             }
         };
-        // The retained document comes again on every reconnect: answer as before.
-        if let Some(ack) = self.last_ack.clone().filter(|a| a.version == version) {
+        // The retained document comes again on every reconnect: answer as before. The version
+        // running was applied, whatever came in between.
+        let earlier = if version > 0 && version == self.running.version {
+            Some(ConfigAck::applied(version))
+        } else {
+            self.last_ack.clone().filter(|a| a.version == version)
+        };
+        if let Some(ack) = earlier {
             let topic = self.topics.config_ack.clone();
             self.publish_other(&topic, ack.to_json(), false);
             return;
