@@ -634,3 +634,27 @@ async fn flapping_loses_no_samples() {
     assert_eq!(fleet.snapshot("kappa-01").unwrap().dropped, 0);
     fleet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_faults_fire_at_their_offsets_on_their_benches() {
+    let Some(m) = Mosquitto::start() else { return };
+    let mut o = options(&m, &["mu-01", "nu-01"]);
+    o.scenario = bench_sim::Scenario::from_toml(
+        "[[fault]]\nat = \"1s\"\nkind = \"disconnect\"\nbench = \"mu-01\"\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let fleet = SimFleet::spawn(o, CancellationToken::new()).unwrap();
+    eventually("mu-01 reconnected after the scheduled drop", WAIT, || {
+        fleet.snapshot("mu-01").unwrap().connects == 2
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "not before its offset"
+    );
+    assert_eq!(fleet.snapshot("mu-01").unwrap().faults_injected, 1);
+    assert_eq!(fleet.snapshot("nu-01").unwrap().faults_injected, 0);
+    assert_eq!(fleet.snapshot("nu-01").unwrap().connects, 1);
+    fleet.shutdown().await;
+}

@@ -18,7 +18,7 @@ impl Session {
             fault.kind = fault.kind(),
             fault.detail = ?fault,
             fault.injected_at = %Utc::now().to_rfc3339(),
-            sim.time = %self.model.now().to_rfc3339(),
+            sim.time = %self.cfg.clock.sim_at(Instant::now()).to_rfc3339(),
             "fault injected"
         );
         let now = Instant::now();
