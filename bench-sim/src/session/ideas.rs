@@ -1,12 +1,17 @@
 //! Citizens' ideas from the kiosk: drafted by the model, sent on `ideas`, retried with the same
 //! id until `ideas/ack` arrives, given up after a few attempts.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::{Connection, MAX_OUTSTANDING_IDEAS, Outstanding, Session};
 use crate::ideas::{self, Idea};
+
+/// How long to wait when the MQTT client's request queue is full.
+const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 impl Session {
     pub(super) fn draft_ideas(&mut self) {
@@ -56,6 +61,15 @@ impl Session {
             let payload = o.idea.to_json();
             let topic = self.topics.ideas.clone();
             if !self.publish_other(&topic, payload, false) {
+                // The client's queue is full: try the rest shortly rather than spin.
+                let later = now + BUSY_RETRY;
+                for o in self
+                    .ideas
+                    .values_mut()
+                    .filter(|o| o.next_at.is_some_and(|t| t <= now))
+                {
+                    o.next_at = Some(later);
+                }
                 break;
             }
             self.stats.ideas_sent += 1;
