@@ -38,8 +38,8 @@ async fn fifty_benches_qos1_lose_nothing_and_report_honestly() {
         "{l:?}"
     );
     assert!(
-        l.max.unwrap() < 1000.0,
-        "loopback acks within a second: {l:?}"
+        l.max.unwrap() < 5000.0,
+        "loopback acks within seconds: {l:?}"
     );
     assert!(phases.contains(&Phase::Sending));
 
