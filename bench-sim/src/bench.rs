@@ -75,10 +75,7 @@ impl BenchModel {
     pub fn new(seed: u64, lat: f64, lon: f64, start: DateTime<Utc>) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let panel_peak_w = rng.random_range(120.0..180.0);
-        let battery = Battery::new(
-            rng.random_range(600.0..1000.0),
-            rng.random_range(55.0..95.0),
-        );
+        let battery = Battery::new(rng.random_range(600.0..1000.0), rng.random_range(55.0..95.0));
         let usage = Usage::new(rng.random_range(0.6..1.4));
         let rssi_base_dbm = rng.random_range(-85..-55);
         let disk_base_mb = rng.random_range(1800..2600);
@@ -398,21 +395,13 @@ mod tests {
 
     #[test]
     fn stuck_sensor_freezes_readings_until_reboot() {
-        let mut m = BenchModel::new(
-            3,
-            MOSTAR.0,
-            MOSTAR.1,
-            "2026-06-01T04:00:00Z".parse().unwrap(),
-        );
+        let mut m = BenchModel::new(3, MOSTAR.0, MOSTAR.1, "2026-06-01T04:00:00Z".parse().unwrap());
         m.set_stuck(true);
         let frozen = m.telemetry(m.now(), 1);
         m.advance(TimeDelta::hours(8));
         let later = m.telemetry(m.now(), 2);
         assert_eq!(later.power.solar_w, frozen.power.solar_w);
-        assert_eq!(
-            later.health.enclosure_temp_c,
-            frozen.health.enclosure_temp_c
-        );
+        assert_eq!(later.health.enclosure_temp_c, frozen.health.enclosure_temp_c);
         m.reboot();
         assert_ne!(m.telemetry(m.now(), 3).power.solar_w, frozen.power.solar_w);
     }
@@ -420,12 +409,7 @@ mod tests {
     #[test]
     fn battery_failure_shows_in_faults() {
         // Evening, so the sun cannot refill the small pack that is left.
-        let mut m = BenchModel::new(
-            3,
-            MOSTAR.0,
-            MOSTAR.1,
-            "2026-06-01T18:00:00Z".parse().unwrap(),
-        );
+        let mut m = BenchModel::new(3, MOSTAR.0, MOSTAR.1, "2026-06-01T18:00:00Z".parse().unwrap());
         assert!(
             !m.telemetry(m.now(), 1)
                 .health

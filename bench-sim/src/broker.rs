@@ -93,10 +93,7 @@ mod tests {
     #[test]
     fn parses_broker_urls() {
         let b = |s: &str| s.parse::<Broker>();
-        assert_eq!(
-            b("mqtt://127.0.0.1:1883").unwrap(),
-            Broker::new("127.0.0.1", 1883)
-        );
+        assert_eq!(b("mqtt://127.0.0.1:1883").unwrap(), Broker::new("127.0.0.1", 1883));
         assert_eq!(
             b("tcp://broker.local:11883/").unwrap(),
             Broker::new("broker.local", 11883)
@@ -104,12 +101,7 @@ mod tests {
         assert_eq!(b("localhost").unwrap(), Broker::new("localhost", 1883));
         assert_eq!(b("[::1]:1884").unwrap(), Broker::new("::1", 1884));
         assert_eq!(b("[::1]:1884").unwrap().to_string(), "mqtt://[::1]:1884");
-        assert!(
-            b("mqtts://x:8883")
-                .unwrap_err()
-                .reason
-                .contains("plain TCP")
-        );
+        assert!(b("mqtts://x:8883").unwrap_err().reason.contains("plain TCP"));
         assert!(b("http://x").is_err());
         assert!(b("mqtt://:1883").is_err());
         assert!(b("mqtt://x:0").is_err());

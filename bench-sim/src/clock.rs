@@ -18,11 +18,7 @@ impl SimClock {
     /// A clock where `origin` (real) is `sim_origin` (simulated). `speed` is clamped to be
     /// positive and finite.
     pub fn new(origin: Instant, sim_origin: DateTime<Utc>, speed: f64) -> Self {
-        let speed = if speed.is_finite() && speed > 0.0 {
-            speed
-        } else {
-            1.0
-        };
+        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
         Self {
             origin,
             sim_origin,
@@ -66,12 +62,7 @@ pub fn civil_time(utc: DateTime<Utc>, lon: f64, lat: f64) -> DateTime<Utc> {
         let end = last_sunday_0100(year, 10);
         start.is_some_and(|s| utc >= s) && end.is_some_and(|e| utc < e)
     };
-    utc + standard
-        + if summer {
-            TimeDelta::hours(1)
-        } else {
-            TimeDelta::zero()
-        }
+    utc + standard + if summer { TimeDelta::hours(1) } else { TimeDelta::zero() }
 }
 
 fn last_sunday_0100(year: i32, month: u32) -> Option<DateTime<Utc>> {
@@ -98,16 +89,10 @@ mod tests {
     fn speed_maps_real_to_sim() {
         let origin = Instant::now();
         let c = SimClock::new(origin, at("2026-06-01T00:00:00Z"), 60.0);
-        assert_eq!(
-            c.sim_at(origin + Duration::from_secs(60)),
-            at("2026-06-01T01:00:00Z")
-        );
+        assert_eq!(c.sim_at(origin + Duration::from_secs(60)), at("2026-06-01T01:00:00Z"));
         assert_eq!(c.to_real(TimeDelta::hours(1)), Duration::from_secs(60));
         assert_eq!(c.sim_at(origin), at("2026-06-01T00:00:00Z"));
-        assert_eq!(
-            SimClock::new(origin, at("2026-06-01T00:00:00Z"), f64::NAN).speed(),
-            1.0
-        );
+        assert_eq!(SimClock::new(origin, at("2026-06-01T00:00:00Z"), f64::NAN).speed(), 1.0);
     }
 
     #[test]

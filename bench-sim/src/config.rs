@@ -146,17 +146,12 @@ pub fn judge(payload: &[u8], running: &RunningConfig) -> Verdict {
             ),
         };
     }
-    let mut next = RunningConfig {
-        version,
-        ..*running
-    };
+    let mut next = RunningConfig { version, ..*running };
     if let Some(s) = doc.config.telemetry_interval_s {
         if !(MIN_INTERVAL_S as i64..=MAX_INTERVAL_S as i64).contains(&s) {
             return Verdict::Reject {
                 version,
-                error: format!(
-                    "telemetry_interval_s must be {MIN_INTERVAL_S}-{MAX_INTERVAL_S}, got {s}"
-                ),
+                error: format!("telemetry_interval_s must be {MIN_INTERVAL_S}-{MAX_INTERVAL_S}, got {s}"),
             };
         }
         next.telemetry_interval = Duration::from_secs(s.unsigned_abs());
@@ -190,9 +185,7 @@ mod tests {
                  "config":{"telemetry_interval_s":30,"features":{"kiosk":false},"brightness":80}}"#,
             &running(),
         );
-        let Verdict::Apply(next) = v else {
-            panic!("{v:?}")
-        };
+        let Verdict::Apply(next) = v else { panic!("{v:?}") };
         assert_eq!(next.version, 7);
         assert_eq!(next.telemetry_interval, Duration::from_secs(30));
         assert_eq!(
@@ -223,11 +216,7 @@ mod tests {
                 .1
                 .contains("-5")
         );
-        assert!(
-            reject(r#"{"v":1,"version":3,"config":{}}"#)
-                .1
-                .contains("not newer")
-        );
+        assert!(reject(r#"{"v":1,"version":3,"config":{}}"#).1.contains("not newer"));
         assert!(
             reject(r#"{"v":2,"version":9,"config":{}}"#)
                 .1
@@ -238,10 +227,7 @@ mod tests {
                 .1
                 .starts_with("invalid configuration")
         );
-        assert!(matches!(
-            judge(b"{nope", &running()),
-            Verdict::Unreadable(_)
-        ));
+        assert!(matches!(judge(b"{nope", &running()), Verdict::Unreadable(_)));
     }
 
     #[test]

@@ -44,9 +44,7 @@ impl Credentials {
     pub fn password(&self, bench: &BenchId) -> Option<String> {
         match self {
             Self::Anonymous => None,
-            Self::Secret(secret) => {
-                Some(secret.sign(&Claims::new(Role::Bench, bench.as_str(), TOKEN_TTL)))
-            }
+            Self::Secret(secret) => Some(secret.sign(&Claims::new(Role::Bench, bench.as_str(), TOKEN_TTL))),
             Self::Mint(mint) => Some(mint(bench)),
         }
     }
@@ -86,10 +84,7 @@ mod tests {
         let claims = Secret::new(b"0123456789abcdef0123456789abcdef".to_vec())
             .verify(&token)
             .unwrap();
-        assert_eq!(
-            (claims.sub.as_str(), claims.role),
-            ("mostar-01", Role::Bench)
-        );
+        assert_eq!((claims.sub.as_str(), claims.role), ("mostar-01", Role::Bench));
         assert!(
             Secret::new(b"0123456789abcdef0123456789abcdef".to_vec())
                 .verify(&wrong_token(&id))

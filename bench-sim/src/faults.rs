@@ -36,10 +36,7 @@ pub enum Fault {
     /// reconnects with backoff.
     Disconnect,
     /// Abrupt drops every `period` for `duration`.
-    Flapping {
-        duration: Duration,
-        period: Duration,
-    },
+    Flapping { duration: Duration, period: Duration },
     /// Telemetry `ts` runs `offset` off the true time, for `duration` (or for good).
     ClockSkew {
         offset: TimeDelta,
@@ -174,27 +171,14 @@ impl FaultEntry {
             ("target", self.target.is_some()),
             ("attempts", self.attempts.is_some()),
         ];
-        if let Some((name, _)) = given
-            .iter()
-            .find(|(name, set)| *set && !allowed.contains(name))
-        {
+        if let Some((name, _)) = given.iter().find(|(name, set)| *set && !allowed.contains(name)) {
             return Err(err(format!("`{name}` does not apply to {}", self.kind)));
         }
-        let duration = self
-            .duration
-            .as_deref()
-            .map(parse_duration)
-            .transpose()
-            .map_err(err)?;
+        let duration = self.duration.as_deref().map(parse_duration).transpose().map_err(err)?;
         Ok(match self.kind.as_str() {
             "disconnect" => Fault::Disconnect,
             "flapping" => {
-                let period = self
-                    .period
-                    .as_deref()
-                    .map(parse_duration)
-                    .transpose()
-                    .map_err(err)?;
+                let period = self.period.as_deref().map(parse_duration).transpose().map_err(err)?;
                 let period = period.unwrap_or(Duration::from_secs(5));
                 if period.is_zero() {
                     return Err(err("flapping `period` must be above zero".into()));
@@ -205,12 +189,7 @@ impl FaultEntry {
                 }
             }
             "clock_skew" => {
-                let offset = self
-                    .offset
-                    .as_deref()
-                    .map(parse_offset)
-                    .transpose()
-                    .map_err(err)?;
+                let offset = self.offset.as_deref().map(parse_offset).transpose().map_err(err)?;
                 Fault::ClockSkew {
                     offset: offset.unwrap_or(TimeDelta::hours(2)),
                     duration,
@@ -314,8 +293,7 @@ fn parse_offset(s: &str) -> Result<TimeDelta, String> {
         Some(m) => (true, m),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    let d = TimeDelta::from_std(parse_duration(magnitude)?)
-        .map_err(|e| format!("offset {s:?}: {e}"))?;
+    let d = TimeDelta::from_std(parse_duration(magnitude)?).map_err(|e| format!("offset {s:?}: {e}"))?;
     Ok(if negative { -d } else { d })
 }
 
@@ -381,14 +359,9 @@ mod tests {
     fn explains_bad_entries() {
         let e = |toml: &str| Scenario::from_toml(toml).unwrap_err().to_string();
         assert!(e("[[fault]]\nat='1s'\nkind='explode'").contains("unknown fault kind \"explode\""));
-        assert!(
-            e("[[fault]]\nat='1s'\nkind='reboot'\nperiod='1s'")
-                .contains("`period` does not apply to reboot")
-        );
+        assert!(e("[[fault]]\nat='1s'\nkind='reboot'\nperiod='1s'").contains("`period` does not apply to reboot"));
         assert!(e("[[fault]]\nat='soon'\nkind='reboot'").contains("bad duration \"soon\""));
-        assert!(
-            e("[[fault]]\nat='1s'\nkind='reboot'\nbench='Mostar'").contains("invalid bench id")
-        );
+        assert!(e("[[fault]]\nat='1s'\nkind='reboot'\nbench='Mostar'").contains("invalid bench id"));
         assert!(e("[[fault]]\nat='1s'\nkind='reboot'\ncolour='red'").contains("unknown field"));
         assert!(e("[[fault]]\nat='1s'\nkind='flapping'\nperiod='0s'").contains("above zero"));
         assert!(Scenario::from_toml("").unwrap().faults.is_empty());

@@ -171,10 +171,8 @@ impl SimFleet {
             );
         }
         if !opts.scenario.faults.is_empty() {
-            let targets: Vec<(BenchId, mpsc::Sender<Fault>)> = benches
-                .iter()
-                .map(|(id, c)| (id.clone(), c.commands.clone()))
-                .collect();
+            let targets: Vec<(BenchId, mpsc::Sender<Fault>)> =
+                benches.iter().map(|(id, c)| (id.clone(), c.commands.clone())).collect();
             tasks.spawn(play_scenario(
                 opts.scenario.clone(),
                 origin,
@@ -259,10 +257,7 @@ fn validate(opts: &FleetOptions) -> Result<(), SimError> {
         return Err(SimError::EmptyFleet);
     }
     if !(opts.speed.is_finite() && opts.speed > 0.0 && opts.speed <= 1e6) {
-        return invalid(format!(
-            "speed must be above 0 and at most 1000000, got {}",
-            opts.speed
-        ));
+        return invalid(format!("speed must be above 0 and at most 1000000, got {}", opts.speed));
     }
     if !(0.0..=1.0).contains(&opts.config_reject_rate) {
         return invalid(format!(
@@ -338,13 +333,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_options() {
-        let base = || {
-            FleetOptions::new(
-                Broker::new("127.0.0.1", 1),
-                Fleet::link4(),
-                Credentials::Anonymous,
-            )
-        };
+        let base = || FleetOptions::new(Broker::new("127.0.0.1", 1), Fleet::link4(), Credentials::Anonymous);
         assert!(validate(&base()).is_ok());
         let mut o = base();
         o.speed = 0.0;

@@ -41,26 +41,14 @@ const CORPUS: &[(&str, &str, &str)] = &[
         "youth",
         "Predlažem besplatne radionice programiranja za mlade u domu kulture.",
     ),
-    (
-        "bs",
-        "environment",
-        "Organizujmo akciju sadnje drveća u našem naselju.",
-    ),
+    ("bs", "environment", "Organizujmo akciju sadnje drveća u našem naselju."),
     (
         "bs",
         "infrastructure",
         "Autobusna stanica kod škole nema nadstrešnicu, djeca čekaju na kiši.",
     ),
-    (
-        "hr",
-        "youth",
-        "Trebalo bi obnoviti dječje igralište pokraj škole.",
-    ),
-    (
-        "hr",
-        "culture",
-        "Predlažem ljetno kino na otvorenom na glavnom trgu.",
-    ),
+    ("hr", "youth", "Trebalo bi obnoviti dječje igralište pokraj škole."),
+    ("hr", "culture", "Predlažem ljetno kino na otvorenom na glavnom trgu."),
     (
         "hr",
         "infrastructure",
@@ -81,11 +69,7 @@ const CORPUS: &[(&str, &str, &str)] = &[
         "culture",
         "Predlažem da se svakog mjeseca organizuje sajam domaćih proizvoda.",
     ),
-    (
-        "sr-Latn",
-        "social",
-        "Treba nam besplatan internet u domu zdravlja.",
-    ),
+    ("sr-Latn", "social", "Treba nam besplatan internet u domu zdravlja."),
     (
         "sr-Cyrl",
         "infrastructure",
@@ -148,9 +132,7 @@ pub fn acked_idea_id(payload: &[u8]) -> Option<Uuid> {
     struct Ack {
         idea_id: Uuid,
     }
-    serde_json::from_slice::<Ack>(payload)
-        .ok()
-        .map(|a| a.idea_id)
+    serde_json::from_slice::<Ack>(payload).ok().map(|a| a.idea_id)
 }
 
 /// The default wait before the first retry; it doubles with each attempt.
@@ -160,8 +142,7 @@ pub const MAX_ATTEMPTS: u32 = 6;
 
 /// The wait after attempt `attempt` (1-based) before the next one, or `None` to give up.
 pub fn retry_after(first: Duration, attempt: u32) -> Option<Duration> {
-    (attempt < MAX_ATTEMPTS)
-        .then(|| first.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))))
+    (attempt < MAX_ATTEMPTS).then(|| first.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))))
 }
 
 #[cfg(test)]
@@ -179,10 +160,7 @@ mod tests {
         let xs: Vec<_> = (0..200).map(|_| Idea::draft(&mut a, ts)).collect();
         let ys: Vec<_> = (0..200).map(|_| Idea::draft(&mut b, ts)).collect();
         assert_eq!(xs, ys);
-        assert!(
-            xs.iter()
-                .any(|i| i.lang == "sr-Cyrl" && i.text.contains('ј'))
-        );
+        assert!(xs.iter().any(|i| i.lang == "sr-Cyrl" && i.text.contains('ј')));
         assert!(xs.iter().any(|i| i.lang == "bs" && i.text.contains('ž')));
         assert!(xs.iter().any(|i| i.lang == "en"));
         assert_eq!(xs[0].idea_id.get_version_num(), 4);
@@ -197,10 +175,7 @@ mod tests {
         for key in ["v", "idea_id", "ts", "text", "category", "lang"] {
             assert!(json.get(key).is_some(), "{key} missing in {json}");
         }
-        let ack = format!(
-            r#"{{"v":1,"idea_id":"{}","status":"received"}}"#,
-            idea.idea_id
-        );
+        let ack = format!(r#"{{"v":1,"idea_id":"{}","status":"received"}}"#, idea.idea_id);
         assert_eq!(acked_idea_id(ack.as_bytes()), Some(idea.idea_id));
         assert_eq!(acked_idea_id(b"{}"), None);
     }

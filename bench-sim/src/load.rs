@@ -180,10 +180,7 @@ fn histogram() -> Histogram<u64> {
 /// Runs the load and returns the report. `progress` is called about once a second. Everything
 /// is bounded: the connect phase by `connect_rate` and `connect_grace`, sending by `duration`,
 /// draining by `drain`.
-pub async fn run_load(
-    opts: LoadOptions,
-    mut progress: impl FnMut(&Progress),
-) -> Result<LoadReport, LoadError> {
+pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) -> Result<LoadReport, LoadError> {
     opts.validate()?;
     let started_at = Utc::now();
     let t0 = Instant::now();
@@ -231,8 +228,7 @@ pub async fn run_load(
                 _ = ticker.tick() => progress(&snapshot(Phase::Connecting, 0, 0)),
             }
         }
-        let id = BenchId::parse(&load_test_id(i + 1))
-            .map_err(|e| LoadError::InvalidOption(e.to_string()))?;
+        let id = BenchId::parse(&load_test_id(i + 1)).map_err(|e| LoadError::InvalidOption(e.to_string()))?;
         let (slot, poller) = open(&opts, &id, shared.clone(), cancel.clone());
         slots.push(slot);
         pollers.spawn(poller);
@@ -257,8 +253,7 @@ pub async fn run_load(
     }
     let end = send_start + opts.duration;
     let period = opts.rate.period();
-    let mut schedule: BinaryHeap<Reverse<(Instant, usize)>> =
-        BinaryHeap::with_capacity(slots.len());
+    let mut schedule: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::with_capacity(slots.len());
     for (i, slot) in slots.iter().enumerate() {
         let first = send_start + period.mul_f64(i as f64 / n as f64);
         if slot.alive.load(Ordering::Relaxed) && first < end {
@@ -325,16 +320,8 @@ pub async fn run_load(
         .duration
         .as_secs_f64()
         .max(Duration::from_nanos(c.last_ack_ns.load(Ordering::Relaxed)).as_secs_f64());
-    let latency = shared
-        .latency
-        .lock()
-        .map(|h| h.clone())
-        .unwrap_or_else(|_| histogram());
-    let connect = shared
-        .connect
-        .lock()
-        .map(|h| h.clone())
-        .unwrap_or_else(|_| histogram());
+    let latency = shared.latency.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram());
+    let connect = shared.connect.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram());
     Ok(LoadReport {
         broker: opts.broker.to_string(),
         started_at,

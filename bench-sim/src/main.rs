@@ -115,15 +115,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,rumqttc=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttc=warn")))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the Tokio runtime: {e}");
@@ -144,8 +138,7 @@ fn main() -> ExitCode {
                 .downcast_ref::<SimError>()
                 .is_some_and(|e| !matches!(e, SimError::Unavailable(_)))
                 || e.downcast_ref::<LoadError>().is_some()
-                || e.downcast_ref::<bench_sim::faults::ScenarioError>()
-                    .is_some();
+                || e.downcast_ref::<bench_sim::faults::ScenarioError>().is_some();
             ExitCode::from(if usage { USAGE } else { 1 })
         }
     }
@@ -153,8 +146,9 @@ fn main() -> ExitCode {
 
 fn credentials(path: Option<&PathBuf>) -> anyhow::Result<Credentials> {
     match path {
-        Some(p) => Credentials::from_secret_file(p)
-            .with_context(|| format!("reading the token secret {}", p.display())),
+        Some(p) => {
+            Credentials::from_secret_file(p).with_context(|| format!("reading the token secret {}", p.display()))
+        }
         None => Ok(Credentials::Anonymous),
     }
 }
@@ -162,16 +156,14 @@ fn credentials(path: Option<&PathBuf>) -> anyhow::Result<Credentials> {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let fleet = match &args.fleet {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             Fleet::from_toml(&text).with_context(|| format!("fleet file {}", path.display()))?
         }
         None => first_benches(args.benches),
     };
     let mut scenario = match &args.scenario {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             Scenario::from_toml(&text)?
         }
         None => Scenario::default(),
@@ -236,8 +228,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     let report = run_load(opts, |p| eprintln!("{p}")).await?;
     println!("{report}");
     if let Some(path) = &args.report {
-        std::fs::write(path, report.to_json_pretty() + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, report.to_json_pretty() + "\n").with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
     Ok(())

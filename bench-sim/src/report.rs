@@ -208,11 +208,7 @@ impl fmt::Display for LoadReport {
                 opt_ms(l.max)
             )?;
         }
-        write!(
-            f,
-            "scheduler    worst lag {:.2} ms",
-            self.scheduler_lag_max_ms
-        )?;
+        write!(f, "scheduler    worst lag {:.2} ms", self.scheduler_lag_max_ms)?;
         if let Some(e) = &self.first_error {
             write!(f, "\nfirst error  {e}")?;
         }

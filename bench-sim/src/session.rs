@@ -227,12 +227,7 @@ impl Session {
         shutdown: CancellationToken,
     ) -> Self {
         let origin = cfg.clock.origin();
-        let model = BenchModel::new(
-            seed,
-            info.location.lat,
-            info.location.lon,
-            cfg.clock.sim_at(origin),
-        );
+        let model = BenchModel::new(seed, info.location.lat, info.location.lon, cfg.clock.sim_at(origin));
         let mut rng = StdRng::seed_from_u64(splitmix64(seed ^ 0xB0B));
         let stagger = interval.min(MAX_STAGGER).mul_f64(rng.random::<f64>());
         let backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max);
@@ -248,9 +243,7 @@ impl Session {
             peers,
             model,
             rng,
-            conn: Connection::Down {
-                retry_at: Some(origin),
-            },
+            conn: Connection::Down { retry_at: Some(origin) },
             mode: Mode::Awake,
             outbox,
             backoff,
@@ -301,8 +294,7 @@ impl Session {
     }
 
     fn publish_snapshot(&mut self) {
-        self.stats.queued =
-            self.outbox.len() + self.conn.link_mut().map_or(0, |l| l.telemetry_in_flight());
+        self.stats.queued = self.outbox.len() + self.conn.link_mut().map_or(0, |l| l.telemetry_in_flight());
         self.stats.dropped = self.outbox.dropped();
         self.stats.battery_pct = self.model.battery_pct();
         self.stats.config_version = self.running.version;
@@ -334,12 +326,7 @@ impl Session {
             self.cfg.credentials.password(&self.id)
         };
         debug!(bench.id = %self.id, broker = %self.cfg.broker, "connecting");
-        self.conn = Connection::Connecting(Link::open(
-            &self.id,
-            &self.cfg.broker,
-            password,
-            self.cfg.keep_alive,
-        ));
+        self.conn = Connection::Connecting(Link::open(&self.id, &self.cfg.broker, password, self.cfg.keep_alive));
     }
 
     fn on_event(&mut self, event: Result<Event, ConnectionError>) {
@@ -467,12 +454,9 @@ impl Session {
                 break;
             };
             let payload = serde_json::to_vec(&sample).unwrap_or_default();
-            if let Err(Tag::Telemetry(sample)) = link.publish(
-                &self.topics.telemetry,
-                payload,
-                false,
-                Tag::Telemetry(Box::new(sample)),
-            ) {
+            if let Err(Tag::Telemetry(sample)) =
+                link.publish(&self.topics.telemetry, payload, false, Tag::Telemetry(Box::new(sample)))
+            {
                 self.outbox.unpop(*sample);
                 break;
             }
@@ -505,9 +489,7 @@ impl Session {
         self.model.advance(target - self.model.now());
 
         match self.mode {
-            Mode::Awake if self.model.battery_pct() < self.cfg.sleep_below_pct => {
-                self.go_to_sleep()
-            }
+            Mode::Awake if self.model.battery_pct() < self.cfg.sleep_below_pct => self.go_to_sleep(),
             Mode::Awake => {
                 self.seq += 1;
                 let sample = self.model.telemetry(self.wall_now(), self.seq);
@@ -515,9 +497,7 @@ impl Session {
                 self.pump();
                 self.draft_ideas();
             }
-            Mode::Asleep { .. } if self.model.battery_pct() >= self.cfg.wake_above_pct => {
-                self.wake()
-            }
+            Mode::Asleep { .. } if self.model.battery_pct() >= self.cfg.wake_above_pct => self.wake(),
             Mode::Asleep { check_in_at, .. } if now >= check_in_at => self.check_in(),
             Mode::Asleep { .. } => {}
         }
@@ -525,11 +505,7 @@ impl Session {
 
     /// Wall-clock time as the bench's (possibly skewed) clock reads it.
     fn wall_now(&self) -> DateTime<Utc> {
-        Utc::now()
-            + self
-                .faults
-                .skew
-                .map_or(TimeDelta::zero(), |(offset, _)| offset)
+        Utc::now() + self.faults.skew.map_or(TimeDelta::zero(), |(offset, _)| offset)
     }
 
     // ---- shutdown ----
@@ -537,9 +513,7 @@ impl Session {
     async fn goodbye(&mut self) {
         let Some(link) = self.conn.up() else { return };
         let status = Status::last_will().to_json();
-        let sent = link
-            .publish(&self.topics.status, status, true, Tag::Other)
-            .is_ok();
+        let sent = link.publish(&self.topics.status, status, true, Tag::Other).is_ok();
         if sent && link.client.try_disconnect().is_ok() {
             let deadline = Instant::now() + GOODBYE_TIMEOUT;
             loop {

@@ -17,8 +17,7 @@ pub fn elevation_deg(lat: f64, lon: f64, t: DateTime<Utc>) -> f64 {
             - 0.032077 * gamma.sin()
             - 0.014615 * (2.0 * gamma).cos()
             - 0.040849 * (2.0 * gamma).sin());
-    let decl = 0.006918 - 0.399912 * gamma.cos() + 0.070257 * gamma.sin()
-        - 0.006758 * (2.0 * gamma).cos()
+    let decl = 0.006918 - 0.399912 * gamma.cos() + 0.070257 * gamma.sin() - 0.006758 * (2.0 * gamma).cos()
         + 0.000907 * (2.0 * gamma).sin()
         - 0.002697 * (3.0 * gamma).cos()
         + 0.00148 * (3.0 * gamma).sin();
@@ -72,31 +71,17 @@ mod tests {
         let june = noon_elevation(lat, lon, "2026-06-21");
         let december = noon_elevation(lat, lon, "2026-12-21");
         assert!((june - (90.0 - lat + 23.44)).abs() < 0.5, "june {june}");
-        assert!(
-            (december - (90.0 - lat - 23.44)).abs() < 0.5,
-            "december {december}"
-        );
+        assert!((december - (90.0 - lat - 23.44)).abs() < 0.5, "december {december}");
     }
 
     #[test]
     fn solar_noon_in_june_beats_december() {
         let (lat, lon) = (44.98, 16.714); // Prijedor
         // Solar noon at lon 16.7° is about 10:53 UTC.
-        let june = panel_power_w(
-            150.0,
-            elevation_deg(lat, lon, at("2026-06-21T10:53:00Z")),
-            0.0,
-        );
-        let december = panel_power_w(
-            150.0,
-            elevation_deg(lat, lon, at("2026-12-21T10:53:00Z")),
-            0.0,
-        );
+        let june = panel_power_w(150.0, elevation_deg(lat, lon, at("2026-06-21T10:53:00Z")), 0.0);
+        let december = panel_power_w(150.0, elevation_deg(lat, lon, at("2026-12-21T10:53:00Z")), 0.0);
         assert!(june > 100.0 && june < 150.0, "june {june}");
-        assert!(
-            december > 10.0 && december < june / 2.0,
-            "december {december}"
-        );
+        assert!(december > 10.0 && december < june / 2.0, "december {december}");
     }
 
     #[test]
@@ -107,9 +92,6 @@ mod tests {
         assert_eq!(panel_power_w(150.0, midnight, 0.0), 0.0);
         let clear = panel_power_w(150.0, 60.0, 0.0);
         let overcast = panel_power_w(150.0, 60.0, 1.0);
-        assert!(
-            (overcast / clear - 0.25).abs() < 1e-9,
-            "{overcast} vs {clear}"
-        );
+        assert!((overcast / clear - 0.25).abs() < 1e-9, "{overcast} vs {clear}");
     }
 }

@@ -9,13 +9,13 @@ use crate::clock::is_weekend;
 
 /// Relative activity by local hour on a school day (0-1).
 const WEEKDAY: [f64; 24] = [
-    0.02, 0.01, 0.01, 0.01, 0.01, 0.03, 0.08, 0.20, 0.25, 0.20, 0.20, 0.25, 0.35, 0.45, 0.85, 0.95,
-    0.90, 0.85, 0.90, 1.00, 0.95, 0.70, 0.35, 0.10,
+    0.02, 0.01, 0.01, 0.01, 0.01, 0.03, 0.08, 0.20, 0.25, 0.20, 0.20, 0.25, 0.35, 0.45, 0.85, 0.95, 0.90, 0.85, 0.90,
+    1.00, 0.95, 0.70, 0.35, 0.10,
 ];
 /// Relative activity by local hour at the weekend, before the weekend factor.
 const WEEKEND: [f64; 24] = [
-    0.05, 0.03, 0.02, 0.01, 0.01, 0.01, 0.03, 0.08, 0.25, 0.50, 0.75, 0.90, 0.95, 0.95, 1.00, 1.00,
-    1.00, 1.00, 1.00, 1.00, 0.95, 0.80, 0.50, 0.20,
+    0.05, 0.03, 0.02, 0.01, 0.01, 0.01, 0.03, 0.08, 0.25, 0.50, 0.75, 0.90, 0.95, 0.95, 1.00, 1.00, 1.00, 1.00, 1.00,
+    1.00, 0.95, 0.80, 0.50, 0.20,
 ];
 const WEEKEND_FACTOR: f64 = 1.25;
 
@@ -96,13 +96,7 @@ impl Usage {
 
     /// Moves `dt_s` seconds forward at relative demand `demand` (activity times weather) and
     /// returns the sessions that started.
-    pub fn step(
-        &mut self,
-        rng: &mut impl Rng,
-        demand: f64,
-        features: Features,
-        dt_s: f64,
-    ) -> PerService {
+    pub fn step(&mut self, rng: &mut impl Rng, demand: f64, features: Features, dt_s: f64) -> PerService {
         let demand = demand.max(0.0) * self.popularity;
         let mut run = |active: &mut u32, enabled: bool, (per_hour, mean_s): (f64, f64)| {
             let end_p = 1.0 - (-dt_s / mean_s).exp();
@@ -175,10 +169,7 @@ mod tests {
         let saturday_morning = activity(at("2026-11-28T11:00:00Z"));
         assert!(night < 0.05, "{night}");
         assert!(after_school > 3.0 * school, "{after_school} vs {school}");
-        assert!(
-            saturday_morning > 3.0 * school,
-            "{saturday_morning} vs {school}"
-        );
+        assert!(saturday_morning > 3.0 * school, "{saturday_morning} vs {school}");
     }
 
     #[test]
@@ -188,10 +179,7 @@ mod tests {
             let n = 20_000;
             let sum: u64 = (0..n).map(|_| u64::from(poisson(&mut rng, mean))).sum();
             let got = sum as f64 / f64::from(n);
-            assert!(
-                (got - mean).abs() < mean * 0.05 + 0.02,
-                "mean {mean}, got {got}"
-            );
+            assert!((got - mean).abs() < mean * 0.05 + 0.02, "mean {mean}, got {got}");
         }
     }
 

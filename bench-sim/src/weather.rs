@@ -110,10 +110,7 @@ mod tests {
             let t = start + chrono::Duration::minutes(m);
             let c = w.cloud_cover(t);
             assert!((0.0..=1.0).contains(&c), "{c} at {t}");
-            assert!(
-                (c - prev).abs() < 0.1,
-                "cloud jumped from {prev} to {c} at {t}"
-            );
+            assert!((c - prev).abs() < 0.1, "cloud jumped from {prev} to {c} at {t}");
             prev = c;
             let temp = w.air_temp_c(t);
             assert!((-30.0..=45.0).contains(&temp), "{temp} at {t}");

@@ -33,14 +33,8 @@ async fn fifty_benches_qos1_lose_nothing_and_report_honestly() {
     assert!((report.msgs_per_s - 100.0).abs() < 10.0, "{report}");
     let l = report.latency_ms;
     assert_eq!(l.count, 300);
-    assert!(
-        l.p50.unwrap() > 0.0 && l.p50 <= l.p99 && l.p99 <= l.max,
-        "{l:?}"
-    );
-    assert!(
-        l.max.unwrap() < 5000.0,
-        "loopback acks within seconds: {l:?}"
-    );
+    assert!(l.p50.unwrap() > 0.0 && l.p50 <= l.p99 && l.p99 <= l.max, "{l:?}");
+    assert!(l.max.unwrap() < 5000.0, "loopback acks within seconds: {l:?}");
     assert!(phases.contains(&Phase::Sending));
 
     // The broker really got them, with bench ids as topics.
@@ -49,14 +43,8 @@ async fn fifty_benches_qos1_lose_nothing_and_report_honestly() {
     })
     .await;
     let msgs = obs.messages();
-    assert!(
-        msgs.iter()
-            .any(|m| m.topic == "benches/load-000001/telemetry")
-    );
-    assert!(
-        msgs.iter()
-            .any(|m| m.topic == "benches/load-000050/telemetry")
-    );
+    assert!(msgs.iter().any(|m| m.topic == "benches/load-000001/telemetry"));
+    assert!(msgs.iter().any(|m| m.topic == "benches/load-000050/telemetry"));
     assert!(
         msgs.iter()
             .all(|m| protocol::Telemetry::decode(&m.payload, chrono::Utc::now()).is_ok())
@@ -95,10 +83,7 @@ async fn a_dead_broker_means_failed_connections_not_a_hang() {
     opts.connect_grace = Duration::from_secs(5);
     let started = std::time::Instant::now();
     let report = run_load(opts, |_| {}).await.unwrap();
-    assert_eq!(
-        (report.connected, report.connect_failed, report.offered),
-        (0, 5, 0)
-    );
+    assert_eq!((report.connected, report.connect_failed, report.offered), (0, 5, 0));
     assert!(report.first_error.is_some());
     assert!(started.elapsed() < Duration::from_secs(15));
 }

@@ -23,7 +23,9 @@ const WAIT: Duration = Duration::from_secs(20);
 fn fleet(ids: &[&str]) -> Fleet {
     let toml: String = ids
         .iter()
-        .map(|id| format!("[[bench]]\nid='{id}'\nname='T'\nmunicipality='Mostar'\nlocation={{lat=43.343,lon=17.808}}\n"))
+        .map(|id| {
+            format!("[[bench]]\nid='{id}'\nname='T'\nmunicipality='Mostar'\nlocation={{lat=43.343,lon=17.808}}\n")
+        })
         .collect();
     Fleet::from_toml(&toml).unwrap()
 }
@@ -57,11 +59,7 @@ fn telemetry(msgs: &[Received], topic: &str) -> Vec<Telemetry> {
 async fn announces_online_sends_valid_telemetry_and_last_will_fires_on_abrupt_drop() {
     let Some(m) = Mosquitto::start() else { return };
     let obs = Observer::start(m.port, "benches/#", false).await;
-    let fleet = SimFleet::spawn(
-        options(&m, &["alpha-01", "beta-01"]),
-        CancellationToken::new(),
-    )
-    .unwrap();
+    let fleet = SimFleet::spawn(options(&m, &["alpha-01", "beta-01"]), CancellationToken::new()).unwrap();
 
     let status = "benches/alpha-01/status";
     let online = obs
@@ -71,10 +69,7 @@ async fn announces_online_sends_valid_telemetry_and_last_will_fires_on_abrupt_dr
                 .find(|s| s.state == AnnouncedState::Online)
         })
         .await;
-    assert_eq!(
-        online.fw.as_deref(),
-        Some(concat!("sim-", env!("CARGO_PKG_VERSION")))
-    );
+    assert_eq!(online.fw.as_deref(), Some(concat!("sim-", env!("CARGO_PKG_VERSION"))));
     assert_eq!(online.config_version, Some(0));
 
     let samples = obs
@@ -96,9 +91,7 @@ async fn announces_online_sends_valid_telemetry_and_last_will_fires_on_abrupt_dr
     );
     let beta = obs
         .wait_for("beta telemetry", WAIT, |msgs| {
-            telemetry(msgs, "benches/beta-01/telemetry")
-                .into_iter()
-                .next()
+            telemetry(msgs, "benches/beta-01/telemetry").into_iter().next()
         })
         .await;
     assert_ne!(beta.power, samples[0].power, "benches have their own seeds");
@@ -109,10 +102,7 @@ async fn announces_online_sends_valid_telemetry_and_last_will_fires_on_abrupt_dr
         .wait_for("retained status", WAIT, |msgs| msgs.first().cloned())
         .await;
     assert!(retained.retain);
-    assert_eq!(
-        Status::decode(&retained.payload).unwrap().state,
-        AnnouncedState::Online
-    );
+    assert_eq!(Status::decode(&retained.payload).unwrap().state, AnnouncedState::Online);
 
     // Abrupt drop: the broker publishes the Last Will; the bench comes back.
     let before = statuses(&obs.messages(), status).len();
@@ -126,9 +116,7 @@ async fn announces_online_sends_valid_telemetry_and_last_will_fires_on_abrupt_dr
     .await;
     obs.wait_for("online again", WAIT, |msgs| {
         let after: Vec<_> = statuses(msgs, status).into_iter().skip(before).collect();
-        let offline = after
-            .iter()
-            .position(|s| s.state == AnnouncedState::Offline)?;
+        let offline = after.iter().position(|s| s.state == AnnouncedState::Offline)?;
         after[offline..]
             .iter()
             .any(|s| s.state == AnnouncedState::Online)
@@ -150,9 +138,7 @@ async fn announces_online_sends_valid_telemetry_and_last_will_fires_on_abrupt_dr
     fleet.shutdown().await;
     let last = Observer::start(m.port, status, false).await;
     let retained = last
-        .wait_for("retained status after shutdown", WAIT, |msgs| {
-            msgs.first().cloned()
-        })
+        .wait_for("retained status after shutdown", WAIT, |msgs| msgs.first().cloned())
         .await;
     assert_eq!(
         Status::decode(&retained.payload).unwrap().state,
@@ -170,23 +156,19 @@ async fn applies_valid_configuration_and_rejects_invalid() {
     })
     .await;
 
-    let doc = r#"{"v":1,"version":7,"issued_at":"2026-11-26T10:00:00Z","config":{"telemetry_interval_s":5,"brightness":3}}"#;
+    let doc =
+        r#"{"v":1,"version":7,"issued_at":"2026-11-26T10:00:00Z","config":{"telemetry_interval_s":5,"brightness":3}}"#;
     obs.client
         .publish("benches/gamma-01/config", QoS::AtLeastOnce, true, doc)
         .await
         .unwrap();
     let ack = obs
         .wait_for("applied ack", WAIT, |msgs| {
-            msgs.iter()
-                .find(|m| m.topic == "benches/gamma-01/config/ack")
-                .cloned()
+            msgs.iter().find(|m| m.topic == "benches/gamma-01/config/ack").cloned()
         })
         .await;
     let ack: serde_json::Value = serde_json::from_slice(&ack.payload).unwrap();
-    assert_eq!(
-        ack,
-        serde_json::json!({"v":1,"version":7,"status":"applied"})
-    );
+    assert_eq!(ack, serde_json::json!({"v":1,"version":7,"status":"applied"}));
     let snap = fleet.snapshot("gamma-01").unwrap();
     assert_eq!(
         (snap.config_version, snap.telemetry_interval),
@@ -229,10 +211,7 @@ async fn applies_valid_configuration_and_rejects_invalid() {
         })
         .await;
     assert_eq!(ack["status"], "rejected");
-    assert!(
-        ack["error"].as_str().unwrap().contains("5-3600, got 2"),
-        "{ack}"
-    );
+    assert!(ack["error"].as_str().unwrap().contains("5-3600, got 2"), "{ack}");
     let snap = fleet.snapshot("gamma-01").unwrap();
     assert_eq!(
         (snap.config_version, snap.telemetry_interval),
@@ -274,10 +253,7 @@ async fn applies_valid_configuration_and_rejects_invalid() {
                 .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap())
         })
         .await;
-    assert_eq!(
-        again,
-        serde_json::json!({"v":1,"version":7,"status":"applied"})
-    );
+    assert_eq!(again, serde_json::json!({"v":1,"version":7,"status":"applied"}));
     fleet.shutdown().await;
 }
 
@@ -297,15 +273,10 @@ async fn reject_rate_refuses_valid_configuration() {
         .publish("benches/lambda-01/config", QoS::AtLeastOnce, false, doc)
         .await
         .unwrap();
-    let ack = obs
-        .wait_for("ack", WAIT, |msgs| msgs.first().cloned())
-        .await;
+    let ack = obs.wait_for("ack", WAIT, |msgs| msgs.first().cloned()).await;
     let ack: serde_json::Value = serde_json::from_slice(&ack.payload).unwrap();
     assert_eq!(ack["status"], "rejected");
-    assert!(
-        ack["error"].as_str().unwrap().contains("simulated"),
-        "{ack}"
-    );
+    assert!(ack["error"].as_str().unwrap().contains("simulated"), "{ack}");
     assert_eq!(fleet.snapshot("lambda-01").unwrap().config_version, 0);
     fleet.shutdown().await;
 }
@@ -335,21 +306,13 @@ async fn store_and_forward_delivers_queued_samples_once_after_broker_restart() {
     let restarted_at = Utc::now();
 
     let samples = obs
-        .wait_for(
-            "every sample up to the queued ones",
-            Duration::from_secs(30),
-            |msgs| {
-                let t = telemetry(msgs, topic);
-                let mut seen: Vec<u64> = t
-                    .iter()
-                    .map(|t| t.seq)
-                    .filter(|&s| s <= queued_up_to)
-                    .collect();
-                seen.sort_unstable();
-                seen.dedup();
-                (seen.len() as u64 == queued_up_to).then_some(t)
-            },
-        )
+        .wait_for("every sample up to the queued ones", Duration::from_secs(30), |msgs| {
+            let t = telemetry(msgs, topic);
+            let mut seen: Vec<u64> = t.iter().map(|t| t.seq).filter(|&s| s <= queued_up_to).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            (seen.len() as u64 == queued_up_to).then_some(t)
+        })
         .await;
     // Samples taken while the broker was down (it had exited before `stopped_at`) were never
     // sent before the restart: each arrives exactly once, in order, with the time it was taken.
@@ -363,10 +326,7 @@ async fn store_and_forward_delivers_queued_samples_once_after_broker_restart() {
         *counts.entry(t.seq).or_default() += 1;
     }
     let dupes: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        dupes.is_empty(),
-        "queued samples delivered twice: {dupes:?}"
-    );
+    assert!(dupes.is_empty(), "queued samples delivered twice: {dupes:?}");
     assert!(
         offline.len() >= 5,
         "only {} samples were taken during the outage",
@@ -409,10 +369,7 @@ async fn goes_to_sleep_on_a_failed_battery_and_wakes_with_the_sun() {
         until > Utc::now() - chrono::TimeDelta::seconds(1),
         "until {until} is in the future"
     );
-    assert_eq!(
-        fleet.snapshot("epsilon-01").unwrap().link,
-        LinkState::Sleeping
-    );
+    assert_eq!(fleet.snapshot("epsilon-01").unwrap().link, LinkState::Sleeping);
     let seq_asleep = fleet.snapshot("epsilon-01").unwrap().seq;
 
     obs.wait_for("online after sunrise", Duration::from_secs(40), |msgs| {
@@ -474,12 +431,7 @@ async fn ideas_are_retried_with_the_same_id_until_acknowledged() {
     })
     .await;
     // No more retries of an acknowledged idea.
-    let count = |msgs: &[Received]| {
-        ideas(msgs)
-            .iter()
-            .filter(|i| i["idea_id"] == id.as_str())
-            .count()
-    };
+    let count = |msgs: &[Received]| ideas(msgs).iter().filter(|i| i["idea_id"] == id.as_str()).count();
     let settled = count(&obs.messages());
     eventually("more ideas flow", Duration::from_secs(30), || {
         fleet.snapshot("zeta-01").unwrap().ideas_sent >= settled as u64 + 8
@@ -496,11 +448,7 @@ async fn ideas_are_retried_with_the_same_id_until_acknowledged() {
 async fn injected_faults_show_on_the_wire() {
     let Some(m) = Mosquitto::start() else { return };
     let obs = Observer::start(m.port, "benches/#", false).await;
-    let fleet = SimFleet::spawn(
-        options(&m, &["eta-01", "theta-01"]),
-        CancellationToken::new(),
-    )
-    .unwrap();
+    let fleet = SimFleet::spawn(options(&m, &["eta-01", "theta-01"]), CancellationToken::new()).unwrap();
     let topic = "benches/eta-01/telemetry";
     eventually("online", WAIT, || {
         fleet.snapshot("eta-01").unwrap().link == LinkState::Online
@@ -530,18 +478,11 @@ async fn injected_faults_show_on_the_wire() {
     // Telemetry from eta on the topic of a bench that is not running here.
     let target = protocol::BenchId::parse("iota-01").unwrap();
     fleet
-        .inject(
-            "eta-01",
-            Fault::ForeignTopic {
-                target: Some(target),
-            },
-        )
+        .inject("eta-01", Fault::ForeignTopic { target: Some(target) })
         .unwrap();
     let foreign = obs
         .wait_for("message on another bench's topic", WAIT, |msgs| {
-            msgs.iter()
-                .find(|m| m.topic == "benches/iota-01/telemetry")
-                .cloned()
+            msgs.iter().find(|m| m.topic == "benches/iota-01/telemetry").cloned()
         })
         .await;
     assert!(
@@ -644,20 +585,15 @@ async fn flapping_loses_no_samples() {
 async fn scenario_faults_fire_at_their_offsets_on_their_benches() {
     let Some(m) = Mosquitto::start() else { return };
     let mut o = options(&m, &["mu-01", "nu-01"]);
-    o.scenario = bench_sim::Scenario::from_toml(
-        "[[fault]]\nat = \"1s\"\nkind = \"disconnect\"\nbench = \"mu-01\"\n",
-    )
-    .unwrap();
+    o.scenario =
+        bench_sim::Scenario::from_toml("[[fault]]\nat = \"1s\"\nkind = \"disconnect\"\nbench = \"mu-01\"\n").unwrap();
     let started = std::time::Instant::now();
     let fleet = SimFleet::spawn(o, CancellationToken::new()).unwrap();
     eventually("mu-01 reconnected after the scheduled drop", WAIT, || {
         fleet.snapshot("mu-01").unwrap().connects == 2
     })
     .await;
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "not before its offset"
-    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "not before its offset");
     assert_eq!(fleet.snapshot("mu-01").unwrap().faults_injected, 1);
     assert_eq!(fleet.snapshot("nu-01").unwrap().faults_injected, 0);
     assert_eq!(fleet.snapshot("nu-01").unwrap().connects, 1);

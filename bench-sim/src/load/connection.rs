@@ -41,10 +41,7 @@ pub(super) fn send(slot: &Slot, template: &Telemetry, intended: Instant, shared:
     let Ok(mut queue) = slot.intended.lock() else {
         return false;
     };
-    match slot
-        .client
-        .try_publish(slot.topic.as_str(), shared.qos, false, payload)
-    {
+    match slot.client.try_publish(slot.topic.as_str(), shared.qos, false, payload) {
         Ok(()) => {
             queue.push_back(intended);
             shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
@@ -137,11 +134,7 @@ pub(super) fn open(
         }
         // Whatever was handed over and not acknowledged is lost with this connection.
         me.alive.store(false, Ordering::Relaxed);
-        let queued = me
-            .intended
-            .lock()
-            .map(|mut q| q.drain(..).count())
-            .unwrap_or(0);
+        let queued = me.intended.lock().map(|mut q| q.drain(..).count()).unwrap_or(0);
         c.abandoned
             .fetch_add((queued + inflight.len()) as u64, Ordering::Relaxed);
     };

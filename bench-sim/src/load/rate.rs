@@ -29,14 +29,9 @@ impl FromStr for Rate {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| {
-            format!("invalid rate {s:?}: {why} (expected e.g. 1/s, 1000/s, 10/min, 1/10s)")
-        };
+        let bad = |why: &str| format!("invalid rate {s:?}: {why} (expected e.g. 1/s, 1000/s, 10/min, 1/10s)");
         let (count, per) = s.trim().split_once('/').unwrap_or((s.trim(), "s"));
-        let count: f64 = count
-            .trim()
-            .parse()
-            .map_err(|_| bad("the count is not a number"))?;
+        let count: f64 = count.trim().parse().map_err(|_| bad("the count is not a number"))?;
         let per = per.trim();
         let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
             per.to_owned()
@@ -74,9 +69,6 @@ mod tests {
         assert!(r("0/s").unwrap_err().contains("above zero"));
         assert!(r("fast/s").unwrap_err().contains("not a number"));
         assert!(r("1/fortnight").unwrap_err().contains("unknown time unit"));
-        assert_eq!(
-            "1/500ms".parse::<Rate>().unwrap().period(),
-            Duration::from_millis(500)
-        );
+        assert_eq!("1/500ms".parse::<Rate>().unwrap().period(), Duration::from_millis(500));
     }
 }

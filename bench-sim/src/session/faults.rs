@@ -28,9 +28,7 @@ impl Session {
                 self.faults.flapping = Some((now + duration, period));
                 self.faults.next_flap = Some(now);
             }
-            Fault::ClockSkew { offset, duration } => {
-                self.faults.skew = Some((offset, duration.map(|d| now + d)))
-            }
+            Fault::ClockSkew { offset, duration } => self.faults.skew = Some((offset, duration.map(|d| now + d))),
             Fault::BatteryFailure => self.model.fail_battery(),
             Fault::StuckSensor { duration } => {
                 self.model.set_stuck(true);
@@ -38,20 +36,13 @@ impl Session {
             }
             Fault::MalformedPayload => {
                 let topic = self.topics.telemetry.clone();
-                self.publish_fault(
-                    &topic,
-                    br#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":"#.to_vec(),
-                );
+                self.publish_fault(&topic, br#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":"#.to_vec());
             }
             Fault::OversizedPayload => {
                 let mut json =
-                    serde_json::to_value(self.model.telemetry(self.wall_now(), self.seq))
-                        .unwrap_or_default();
+                    serde_json::to_value(self.model.telemetry(self.wall_now(), self.seq)).unwrap_or_default();
                 if let Some(obj) = json.as_object_mut() {
-                    obj.insert(
-                        "padding".into(),
-                        "x".repeat(protocol::MAX_PAYLOAD_BYTES + 4096).into(),
-                    );
+                    obj.insert("padding".into(), "x".repeat(protocol::MAX_PAYLOAD_BYTES + 4096).into());
                 }
                 let topic = self.topics.telemetry.clone();
                 self.publish_fault(&topic, serde_json::to_vec(&json).unwrap_or_default());
@@ -63,8 +54,7 @@ impl Session {
                     return;
                 };
                 let topic = Topic::new(target, TopicKind::Telemetry).to_string();
-                let payload = serde_json::to_vec(&self.model.telemetry(self.wall_now(), self.seq))
-                    .unwrap_or_default();
+                let payload = serde_json::to_vec(&self.model.telemetry(self.wall_now(), self.seq)).unwrap_or_default();
                 self.publish_fault(&topic, payload);
             }
             Fault::WrongToken { attempts } => {
@@ -115,9 +105,7 @@ impl Session {
                 info!(bench.id = %self.id, "flapping over");
                 self.faults.flapping = None;
                 self.faults.next_flap = None;
-            } else if self.faults.next_flap.is_some_and(|t| t <= now)
-                && matches!(self.conn, Connection::Up(_))
-            {
+            } else if self.faults.next_flap.is_some_and(|t| t <= now) && matches!(self.conn, Connection::Up(_)) {
                 info!(bench.id = %self.id, "flapping: dropping the connection");
                 self.drop_abruptly(None);
                 self.faults.next_flap = Some(now + period);

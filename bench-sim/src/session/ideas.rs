@@ -63,11 +63,7 @@ impl Session {
             if !self.publish_other(&topic, payload, false) {
                 // The client's queue is full: try the rest shortly rather than spin.
                 let later = now + BUSY_RETRY;
-                for o in self
-                    .ideas
-                    .values_mut()
-                    .filter(|o| o.next_at.is_some_and(|t| t <= now))
-                {
+                for o in self.ideas.values_mut().filter(|o| o.next_at.is_some_and(|t| t <= now)) {
                     o.next_at = Some(later);
                 }
                 break;
@@ -78,10 +74,8 @@ impl Session {
                 if o.attempts > 1 {
                     info!(bench.id = %self.id, idea.id = %id, attempt = o.attempts, "idea not acknowledged; sending again");
                 }
-                o.next_at = Some(
-                    now + ideas::retry_after(self.cfg.idea_retry, o.attempts)
-                        .unwrap_or(self.cfg.idea_retry),
-                );
+                o.next_at =
+                    Some(now + ideas::retry_after(self.cfg.idea_retry, o.attempts).unwrap_or(self.cfg.idea_retry));
             }
         }
     }

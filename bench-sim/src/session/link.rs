@@ -47,12 +47,7 @@ pub(crate) struct Link {
 
 impl Link {
     /// Starts connecting to `broker` as `id` with the retained Last Will `offline`.
-    pub fn open(
-        id: &BenchId,
-        broker: &Broker,
-        password: Option<String>,
-        keep_alive: Duration,
-    ) -> Self {
+    pub fn open(id: &BenchId, broker: &Broker, password: Option<String>, keep_alive: Duration) -> Self {
         let mut options = MqttOptions::new(id.as_str(), broker.host.clone(), broker.port);
         options
             .set_keep_alive(keep_alive)
@@ -94,24 +89,12 @@ impl Link {
 
     /// The next event from the broker or rumqttc. Cancel-safe.
     pub async fn next_event(&mut self) -> Result<Event, ConnectionError> {
-        self.events
-            .recv()
-            .await
-            .unwrap_or(Err(ConnectionError::RequestsDone))
+        self.events.recv().await.unwrap_or(Err(ConnectionError::RequestsDone))
     }
 
     /// Hands a QoS 1 publish to rumqttc. Fails when its request queue is full.
-    pub fn publish(
-        &mut self,
-        topic: &str,
-        payload: Vec<u8>,
-        retain: bool,
-        tag: Tag,
-    ) -> Result<(), Tag> {
-        match self
-            .client
-            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
-        {
+    pub fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool, tag: Tag) -> Result<(), Tag> {
+        match self.client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
             Ok(()) => {
                 self.unsent.push_back(tag);
                 Ok(())

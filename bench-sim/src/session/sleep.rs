@@ -18,11 +18,7 @@ impl Session {
             .map(|q| TimeDelta::minutes(15 * q))
             .find(|&d| self.model.sun_elevation_deg(start + d) > 25.0)
             .map_or(TimeDelta::hours(24), |d| d + TimeDelta::hours(2));
-        let real = self
-            .cfg
-            .clock
-            .to_real(sim_wait)
-            .max(self.running.telemetry_interval);
+        let real = self.cfg.clock.to_real(sim_wait).max(self.running.telemetry_interval);
         let until = self.wall_now() + TimeDelta::from_std(real).unwrap_or(TimeDelta::hours(1));
         (until, Instant::now() + real)
     }

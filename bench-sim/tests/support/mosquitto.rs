@@ -42,11 +42,7 @@ impl Mosquitto {
             dir.path().join("mosquitto.log").display()
         );
         std::fs::write(dir.path().join("mosquitto.conf"), config).unwrap();
-        let mut m = Self {
-            child: None,
-            port,
-            dir,
-        };
+        let mut m = Self { child: None, port, dir };
         m.spawn(&binary);
         Some(m)
     }
@@ -77,10 +73,7 @@ impl Mosquitto {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if child.try_wait().unwrap().is_some() {
@@ -132,11 +125,7 @@ fn find_binary() -> Option<PathBuf> {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A message the observer received.
@@ -178,10 +167,7 @@ impl Observer {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                         if !ack.session_present {
-                            sub_client
-                                .subscribe(filter.clone(), QoS::AtLeastOnce)
-                                .await
-                                .unwrap();
+                            sub_client.subscribe(filter.clone(), QoS::AtLeastOnce).await.unwrap();
                         }
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -189,14 +175,12 @@ impl Observer {
                             let _ = tx.send(());
                         }
                     }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        sink.lock().unwrap().push(Received {
-                            topic: p.topic.clone(),
-                            payload: p.payload.to_vec(),
-                            retain: p.retain,
-                            at: chrono::Utc::now(),
-                        })
-                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => sink.lock().unwrap().push(Received {
+                        topic: p.topic.clone(),
+                        payload: p.payload.to_vec(),
+                        retain: p.retain,
+                        at: chrono::Utc::now(),
+                    }),
                     Ok(_) => {}
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
@@ -206,11 +190,7 @@ impl Observer {
             .await
             .expect("observer subscribed")
             .unwrap();
-        Self {
-            client,
-            messages,
-            task,
-        }
+        Self { client, messages, task }
     }
 
     pub fn messages(&self) -> Vec<Received> {
@@ -218,10 +198,7 @@ impl Observer {
     }
 
     pub fn on(&self, topic: &str) -> Vec<Received> {
-        self.messages()
-            .into_iter()
-            .filter(|m| m.topic == topic)
-            .collect()
+        self.messages().into_iter().filter(|m| m.topic == topic).collect()
     }
 
     /// Polls until `check` returns `Some`, failing with `what` after `timeout`.
