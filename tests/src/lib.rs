@@ -230,6 +230,8 @@ pub fn bench_options(cp: &ControlPlane, bench: &str, token: &str) -> rumqttc::Mq
     let mut o = rumqttc::MqttOptions::new(bench, cp.mqtt.ip().to_string(), cp.mqtt.port());
     o.set_credentials(bench, token);
     o.set_keep_alive(Duration::from_secs(5));
+    // Room for the oversized-payload cases: the server, not the client, must refuse them.
+    o.set_max_packet_size(1024 * 1024, 1024 * 1024);
     o
 }
 
@@ -240,4 +242,30 @@ pub fn telemetry(seq: u64, battery_pct: f64) -> String {
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         seq * 1000
     )
+}
+
+/// Telemetry of `bench` from the last hour (and the next, for clock skew), oldest first.
+pub async fn recent_telemetry(
+    store: &dyn control_plane::store::Store,
+    bench: &str,
+) -> Vec<control_plane::store::TelemetryRow> {
+    let now = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    store
+        .telemetry(bench, now - hour, now + hour)
+        .await
+        .expect("telemetry query")
+}
+
+/// Presence changes of `bench` from the last hour, oldest first.
+pub async fn recent_status_events(
+    store: &dyn control_plane::store::Store,
+    bench: &str,
+) -> Vec<control_plane::store::StatusEvent> {
+    let now = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    store
+        .status_events(bench, now - hour, now + hour, 1000)
+        .await
+        .expect("status events query")
 }
