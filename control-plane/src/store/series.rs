@@ -70,7 +70,7 @@ impl Dialect {
 
 /// `s`: the selected samples with the previous sample's time and counters (`p_…`) and whether
 /// the bench rebooted in between; `i`: plus the pair's span and each counter's increase.
-fn increments_cte(d: Dialect, extra_columns: &str, filter: &str, partition: &str) -> String {
+fn increments_cte(d: Dialect, prelude: &str, extra_columns: &str, filter: &str, partition: &str) -> String {
     let lags: String = COUNTERS
         .iter()
         .map(|c| format!(", {c}, lag({c}) OVER w AS p_{c}"))
@@ -86,7 +86,7 @@ fn increments_cte(d: Dialect, extra_columns: &str, filter: &str, partition: &str
         })
         .collect();
     format!(
-        "WITH s AS ( \
+        "WITH {prelude} s AS ( \
              SELECT ts, {extra_columns}, lag(ts) OVER w AS p_ts, \
                     coalesce(uptime_s < lag(uptime_s) OVER w, FALSE) AS reboot{lags} \
              FROM telemetry WHERE {filter} \
@@ -103,6 +103,7 @@ pub(super) fn buckets_sql(d: Dialect) -> String {
     let (p1, p2, p3, p4) = (d.param(1), d.param(2), d.param(3), d.param(4));
     let cte = increments_cte(
         d,
+        "",
         &format!(
             "{bucket} AS bucket, solar_w, battery_pct, load_w, cpu_temp_c, enclosure_temp_c, \
              sessions_wifi, sessions_usb, sessions_kiosk, wifi_clients",
@@ -142,10 +143,26 @@ pub(super) fn buckets_sql(d: Dialect) -> String {
 /// Parameters: from, to (as stored).
 pub(super) fn usage_sql(d: Dialect) -> String {
     let (p1, p2) = (d.param(1), d.param(2));
+    // SQLite has no index on `ts` alone, and a fleet-wide time range would read the whole
+    // table: hop from bench to bench on the primary key instead (as `latest_telemetry` does) and
+    // range-scan each. PostgreSQL has its BRIN index on `ts`, TimescaleDB its chunks.
+    let (prelude, benches) = match d {
+        Dialect::Sqlite => (
+            "RECURSIVE known(bench_id) AS ( \
+                 SELECT min(bench_id) FROM telemetry \
+                 UNION ALL \
+                 SELECT (SELECT min(t.bench_id) FROM telemetry t WHERE t.bench_id > known.bench_id) \
+                 FROM known WHERE known.bench_id IS NOT NULL \
+             ),",
+            "bench_id IN (SELECT bench_id FROM known) AND ",
+        ),
+        Dialect::Postgres | Dialect::Timescale => ("", ""),
+    };
     let cte = increments_cte(
         d,
+        prelude,
         "bench_id, solar_w, lag(solar_w) OVER w AS p_solar_w",
-        &format!("ts >= {p1} AND ts < {p2}"),
+        &format!("{benches}ts >= {p1} AND ts < {p2}"),
         "PARTITION BY bench_id",
     );
     let bytes = |c: &str| format!("coalesce({}, 0.0)", d.float(&format!("sum(inc_{c})")));
