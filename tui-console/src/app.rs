@@ -541,3 +541,6 @@ fn next_view(view: View, step: i32) -> View {
     };
     ORDER[(i + 3 + step).rem_euclid(3) as usize]
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,6 +14,9 @@ pub mod settings;
 pub mod terminal;
 pub mod view;
 
+#[cfg(test)]
+mod testing;
+
 pub use app::App;
 pub use console::run;
 pub use settings::{Args, Settings};

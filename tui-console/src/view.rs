@@ -24,13 +24,17 @@ pub struct Console<'a>(pub &'a App);
 impl Widget for Console<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
-        let alerts_height = match app.view {
-            View::Bench => 2,
-            _ if area.height >= 32 => 9,
-            _ => 5,
-        };
         let banner = banner(app);
         let banner_height = banner.as_ref().map_or(0, |(text, _)| banner_height(text, area.width));
+        let alerts_height = match app.view {
+            View::Bench => 2,
+            View::Fleet => {
+                // The table gets the rows it needs (title, header, benches); alerts the rest.
+                let table = app.table.rows(&app.fleet).len().max(1) as u16 + 2;
+                area.height.saturating_sub(3 + banner_height + 1 + table).clamp(2, 14)
+            }
+            _ => 5,
+        };
         let [header_area, banner_area, body, alerts_area, footer] = Layout::vertical([
             Constraint::Length(3),
             Constraint::Length(banner_height),
@@ -105,9 +109,10 @@ fn banner(app: &App) -> Option<(String, &'static str)> {
     };
     let since = f.first.with_timezone(&app.tz).format("%H:%M:%S");
     let mut text = format!(
-        "{what} Retrying every {}s ({} attempts since {since}).",
+        "{what} Retrying every {}s ({} attempt{} since {since}).",
         app.refresh.as_secs().max(1),
-        f.attempts
+        f.attempts,
+        if f.attempts == 1 { "" } else { "s" }
     );
     if let Some(at) = app.loaded_at {
         text.push_str(&format!(
@@ -138,7 +143,6 @@ impl Widget for Footer<'_> {
             let mut spans = Vec::new();
             let hints: &[(&'static str, &'static str)] = match app.view {
                 View::Fleet => &[
-                    ("↑↓", "move"),
                     ("⏎", "open"),
                     ("/", "search"),
                     ("s", "sort"),
@@ -180,4 +184,150 @@ fn section(title: impl Into<String>) -> Block<'static> {
         .borders(Borders::TOP)
         .border_style(Style::new().fg(Color::DarkGray))
         .title(Span::styled(format!(" {} ", title.into()), Style::new().bold()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Snapshots of whole screens with fixed data, at the smallest supported size (80×24) and a
+    //! common larger one (120×40).
+
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use insta::assert_snapshot;
+    use protocol::Role;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::api::ApiError;
+    use crate::app::{Availability, Window};
+    use crate::event::{ApiEvent, Event};
+    use crate::testing;
+
+    fn screen(app: &App, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| f.render_widget(Console(app), f.area())).unwrap();
+        terminal.backend().to_string()
+    }
+
+    fn press(app: &mut App, code: KeyCode) {
+        app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+
+    /// The fixture app with one bench open and its data loaded.
+    fn bench_app(id: &str) -> App {
+        let mut app = testing::app();
+        app.table.selected = Some(id.into());
+        press(&mut app, KeyCode::Enter);
+        app.update(Event::Api(ApiEvent::Detail {
+            id: id.into(),
+            result: Ok(testing::detail(id)),
+        }));
+        app.update(Event::Api(ApiEvent::Telemetry {
+            id: id.into(),
+            window: Window::Hour,
+            result: Ok(testing::series(id, Window::Hour)),
+        }));
+        app
+    }
+
+    #[test]
+    fn fleet() {
+        let app = testing::app();
+        let small = screen(&app, 80, 24);
+        for id in ["kostajnica-01", "maglaj-01", "nevesinje-01", "trebinje-01", "zepce-01"] {
+            assert!(small.contains(id), "{id} missing at 80x24");
+        }
+        for state in ["✕ offline", "◐ stale", "☾ sleeping", "· never", "● online"] {
+            assert!(small.contains(state), "{state} missing at 80x24");
+        }
+        assert_snapshot!("fleet_80x24", small);
+        let large = screen(&app, 120, 40);
+        assert_snapshot!("fleet_120x40", large);
+        assert!(
+            large.contains("battery_failure,enclosure_temp"),
+            "fault codes at 120 columns"
+        );
+        assert!(large.contains("v6≠v7"));
+    }
+
+    #[test]
+    fn fleet_filtered_and_polling() {
+        let mut app = testing::app();
+        press(&mut app, KeyCode::Char('f'));
+        app.update(Event::Api(ApiEvent::Stream(crate::event::StreamEvent::Down(
+            ApiError::Unreachable {
+                url: "http://127.0.0.1:8080".into(),
+                reason: "event stream closed".into(),
+            },
+        ))));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("polling every 5s"));
+        assert_snapshot!("fleet_problems_polling_80x24", s);
+    }
+
+    #[test]
+    fn bench() {
+        let app = bench_app("ravno-01");
+        assert_snapshot!("bench_80x24", screen(&app, 80, 24));
+        assert_snapshot!("bench_120x40", screen(&app, 120, 40));
+        let sleeping = bench_app("nevesinje-01");
+        assert_snapshot!("bench_sleeping_80x24", screen(&sleeping, 80, 24));
+    }
+
+    #[test]
+    fn help() {
+        let mut app = testing::app_as(Role::Viewer);
+        press(&mut app, KeyCode::Char('?'));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("read-only"));
+        assert_snapshot!("help_80x24", s);
+    }
+
+    #[test]
+    fn rollouts_and_ideas_not_available() {
+        let mut app = testing::app_as(Role::Viewer);
+        app.rollouts = Availability::Missing;
+        app.ideas = Availability::Missing;
+        press(&mut app, KeyCode::Char('2'));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("not available on this control plane yet"));
+        assert!(s.contains("read-only (viewer): actions hidden"));
+        assert_snapshot!("rollouts_viewer_80x24", s);
+        let mut op = testing::app();
+        op.ideas = Availability::Missing;
+        press(&mut op, KeyCode::Char('3'));
+        let s = screen(&op, 120, 40);
+        assert!(s.contains("a approve"));
+        assert_snapshot!("ideas_operator_120x40", s);
+    }
+
+    #[test]
+    fn refused_token_and_unreachable_api() {
+        let mut app = App::new(
+            "http://127.0.0.1:8080",
+            crate::access::Access::from_token(Some("not-a-jwt")),
+            std::time::Duration::from_secs(5),
+            testing::now(),
+        );
+        for _ in 0..3 {
+            app.update(Event::Api(ApiEvent::Benches(Err(ApiError::Unauthorized {
+                detail: "invalid token".into(),
+            }))));
+        }
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("token refused"));
+        assert_snapshot!("token_refused_80x24", s);
+
+        let mut app = testing::app();
+        let gone = ApiError::Unreachable {
+            url: "http://127.0.0.1:8080".into(),
+            reason: "Connection refused (os error 111)".into(),
+        };
+        app.update(Event::Api(ApiEvent::Benches(Err(gone.clone()))));
+        app.update(Event::Api(ApiEvent::Readiness(Err(gone))));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("Connection refused"));
+        assert!(s.contains("Showing data from 10:00:00"));
+        assert_snapshot!("unreachable_with_old_data_80x24", s);
+    }
 }

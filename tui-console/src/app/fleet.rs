@@ -181,7 +181,7 @@ impl SortKey {
             Self::State => severity(a.state).cmp(&severity(b.state)),
             Self::Bench => a.id.cmp(&b.id),
             Self::Municipality => fold(&a.municipality).cmp(&fold(&b.municipality)),
-            // Longest silence first.
+            // Longest silence first; never seen is the longest of all.
             Self::LastSeen => a.last_seen.cmp(&b.last_seen),
             Self::Battery => f(
                 a.power.as_ref().map(|p| p.battery_pct),

@@ -160,7 +160,7 @@ fn now_lines(app: &App, b: &Bench) -> Vec<Line<'static>> {
             network.push(Span::raw(rate));
             if let (Some(rx), Some(tx)) = (n.rx_bytes, n.tx_bytes) {
                 network.push(Span::styled(
-                    format!(" · {} in {} out", units::bytes(rx), units::bytes(tx)),
+                    format!(" · ↓{} ↑{}", units::bytes(rx), units::bytes(tx)),
                     Style::new().fg(Color::DarkGray),
                 ));
             }
@@ -209,7 +209,8 @@ fn now_lines(app: &App, b: &Bench) -> Vec<Line<'static>> {
             Style::new().fg(Color::Magenta).bold(),
         )),
         Some(v) => {
-            config.push(Span::raw(format!("v{v} reported")));
+            config.push(Span::raw(format!("v{v}")));
+            // Desired versions come with the OTA API; until then only drift against the fleet shows.
             config.push(Span::styled(" · desired: no OTA API", Style::new().fg(Color::DarkGray)));
         }
         None => config.push(dash()),

@@ -12,8 +12,10 @@ use crate::api::Bench;
 use crate::app::App;
 use crate::app::fleet::{faults, sessions_active};
 
-/// From this width on the table shows names, fault codes and longer labels.
+/// From this width on the table shows fault codes and longer labels.
 const WIDE: u16 = 110;
+/// From this width on it also shows the benches' names.
+const WIDEST: u16 = 140;
 
 pub struct FleetTable<'a>(pub &'a App);
 
@@ -63,14 +65,15 @@ impl Widget for FleetTable<'_> {
         }
 
         let wide = area.width >= WIDE;
-        let columns = columns(wide);
+        let named = area.width >= WIDEST;
+        let columns = columns(wide, named);
         let header = Row::new(
             columns
                 .iter()
                 .map(|(name, _, align)| Cell::from(Line::from(*name).alignment(*align))),
         )
         .style(Style::new().fg(Color::DarkGray).add_modifier(Modifier::BOLD));
-        let body = rows.iter().map(|b| row(app, b, wide));
+        let body = rows.iter().map(|b| row(app, b, wide, named));
         let widths = columns.iter().map(|(_, w, _)| *w);
         let table = Table::new(body, widths)
             .header(header)
@@ -81,14 +84,15 @@ impl Widget for FleetTable<'_> {
     }
 }
 
-fn columns(wide: bool) -> Vec<(&'static str, Constraint, Alignment)> {
+fn columns(wide: bool, named: bool) -> Vec<(&'static str, Constraint, Alignment)> {
     use Alignment::{Left, Right};
     use Constraint::{Fill, Length};
     if wide {
-        vec![
-            ("State", Length(12), Left),
-            ("Bench", Length(13), Left),
-            ("Name", Fill(2), Left),
+        let mut c = vec![("State", Length(12), Left), ("Bench", Length(13), Left)];
+        if named {
+            c.push(("Name", Length(24), Left));
+        }
+        c.extend([
             ("Municipality", Length(12), Left),
             ("Seen", Length(4), Right),
             ("Battery", Length(10), Left),
@@ -98,7 +102,8 @@ fn columns(wide: bool) -> Vec<(&'static str, Constraint, Alignment)> {
             ("Net", Length(7), Right),
             ("Faults", Fill(1), Left),
             ("Config", Length(7), Left),
-        ]
+        ]);
+        c
     } else {
         vec![
             ("State", Length(10), Left),
@@ -116,7 +121,7 @@ fn columns(wide: bool) -> Vec<(&'static str, Constraint, Alignment)> {
     }
 }
 
-fn row<'a>(app: &'a App, b: &'a Bench, wide: bool) -> Row<'a> {
+fn row<'a>(app: &'a App, b: &'a Bench, wide: bool, named: bool) -> Row<'a> {
     let (symbol, label, color) = units::state(b.state);
     let label = if wide || label.len() <= 8 { label } else { "never" };
     let state = Line::from(vec![
@@ -170,7 +175,7 @@ fn row<'a>(app: &'a App, b: &'a Bench, wide: bool) -> Row<'a> {
     };
 
     let mut cells = vec![Cell::from(state), Cell::from(b.id.as_str())];
-    if wide {
+    if named {
         cells.push(Cell::from(b.name.as_str()));
     }
     cells.extend([
