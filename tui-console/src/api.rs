@@ -10,9 +10,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 pub mod sse;
-mod wire;
 
-pub use wire::*;
+pub use protocol::api::*;
 
 /// How long an ordinary request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
