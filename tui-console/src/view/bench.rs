@@ -91,11 +91,10 @@ fn now_lines(app: &App, b: &Bench) -> Vec<Line<'static>> {
 
     let mut seen = vec![label("Seen")];
     match b.last_seen {
-        Some(t) => seen.push(Span::raw(format!(
-            "{} ago at {}",
-            units::ago(app.now, Some(t)),
-            clock(app, t)
-        ))),
+        Some(t) => seen.push(Span::raw(match units::ago(app.now, Some(t)).as_str() {
+            "now" => format!("just now at {}", clock(app, t)),
+            age => format!("{age} ago at {}", clock(app, t)),
+        })),
         None => seen.push(Span::raw("never")),
     }
     lines.push(Line::from(seen));
