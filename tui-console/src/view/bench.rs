@@ -176,7 +176,8 @@ fn now_lines(app: &App, b: &Bench) -> Vec<Line<'static>> {
     let mut uptime = vec![label("Uptime")];
     match &b.health {
         Some(h) => {
-            let t = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.0}°C"));
+            // `+ 0.0` turns a rounded -0 into 0, so -0.3 °C reads `0°C`, not `-0°C`.
+            let t = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{:.0}°C", v.round() + 0.0));
             health.push(Span::raw(format!(
                 "cpu {} · box {}",
                 t(h.cpu_temp_c),
