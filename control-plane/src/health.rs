@@ -15,7 +15,7 @@ use protocol::status::AnnouncedState;
 use protocol::{BenchState, Fleet, Status};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{BenchLabel, Metrics};
+use crate::metrics::Metrics;
 use crate::store::{StatusEvent, Store};
 
 /// What presence knows about one bench.
@@ -268,14 +268,8 @@ impl PresenceTracker {
             wake: Arc::default(),
             metrics,
         };
-        for b in fleet.iter() {
-            tracker
-                .metrics
-                .bench_up
-                .get_or_create(&BenchLabel {
-                    bench: b.id.to_string(),
-                })
-                .set(0);
+        for (bench, p) in tracker.lock().iter() {
+            tracker.metrics.set_state(bench, p.state);
         }
         tracker.record(restored);
         let task = tokio::spawn(tracker.clone().run(store, shutdown));
@@ -312,13 +306,7 @@ impl PresenceTracker {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for ev in changes {
             tracing::info!(bench.id = %ev.bench_id, bench.state = %ev.state, cause = %ev.cause, "bench state changed");
-            let up = i64::from(ev.state == BenchState::Online);
-            self.metrics
-                .bench_up
-                .get_or_create(&BenchLabel {
-                    bench: ev.bench_id.clone(),
-                })
-                .set(up);
+            self.metrics.set_state(&ev.bench_id, ev.state);
             pending.push_back(ev);
             any = true;
         }

@@ -231,6 +231,7 @@ pub fn telemetry(
 ) -> Result<(), protocol::Rejection> {
     match protocol::Telemetry::decode(payload, received_at) {
         Ok(t) => {
+            ingest.shared.metrics.observe(bench, &t, received_at);
             ingest.submit(TelemetryRow::from_payload(bench, &t, received_at));
             Ok(())
         }
@@ -311,6 +312,12 @@ mod tests {
         }
         async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
             self.inner.latest_status_events().await
+        }
+        async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
+            self.inner.sync_benches(fleet).await
+        }
+        async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
+            self.inner.benches().await
         }
     }
 

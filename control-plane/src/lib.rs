@@ -100,6 +100,14 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let secret = token::load_or_create(&settings.jwt_secret_file())?;
     let store = open_store(&settings).await?;
     let store_mode = store.mode();
+    let registry: Vec<_> = fleet.iter().cloned().collect();
+    store
+        .sync_benches(&registry)
+        .await
+        .map_err(|source| StartError::Store {
+            url: store::redact_url(&settings.database_url()),
+            source,
+        })?;
     tracing::info!(
         store.mode = ?store_mode,
         store.url = %store::redact_url(&settings.database_url()),

@@ -3,13 +3,18 @@
 //! Label values come only from closed sets this crate controls (reject reasons, topic kinds, the
 //! bench registry), never from raw input.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use chrono::{DateTime, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use protocol::{RejectReason, TopicKind};
+use protocol::{BenchState, RejectReason, Telemetry, TopicKind};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -25,6 +30,20 @@ pub struct ReasonLabel {
 pub struct BenchLabel {
     pub bench: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BenchStateLabel {
+    pub bench: String,
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BenchKindLabel {
+    pub bench: String,
+    pub kind: &'static str,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Dropped because the queue between broker and ingest was full.
 pub const DROP_QUEUE_FULL: &str = "queue_full";
@@ -58,6 +77,26 @@ pub struct Metrics {
     pub store_write_errors: Counter,
     /// 1 when the bench is online, 0 otherwise; registry benches only.
     pub bench_up: Family<BenchLabel, Gauge>,
+    /// 1 for the bench's current presence state, 0 for the others.
+    pub bench_state: Family<BenchStateLabel, Gauge>,
+    pub bench_battery_percent: Family<BenchLabel, FloatGauge>,
+    pub bench_solar_watts: Family<BenchLabel, FloatGauge>,
+    pub bench_sessions_active: Family<BenchKindLabel, Gauge>,
+    pub bench_wifi_clients: Family<BenchLabel, Gauge>,
+    pub bench_faults: Family<BenchLabel, Gauge>,
+    /// Bytes the bench received; monotonic across reboots (the bench's own counter resets).
+    pub bench_rx_bytes: Family<BenchLabel, Counter>,
+    pub bench_tx_bytes: Family<BenchLabel, Counter>,
+    pub bench_last_seen_timestamp_seconds: Family<BenchLabel, FloatGauge>,
+    /// Per bench: time and raw counters of the newest sample seen, to turn resets into deltas.
+    newest: Mutex<HashMap<String, Newest>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Newest {
+    ts: DateTime<Utc>,
+    rx: Option<u64>,
+    tx: Option<u64>,
 }
 
 impl Metrics {
@@ -77,6 +116,16 @@ impl Metrics {
             ingest_buffered_rows: Gauge::default(),
             store_write_errors: Counter::default(),
             bench_up: Family::default(),
+            bench_state: Family::default(),
+            bench_battery_percent: Family::default(),
+            bench_solar_watts: Family::default(),
+            bench_sessions_active: Family::default(),
+            bench_wifi_clients: Family::default(),
+            bench_faults: Family::default(),
+            bench_rx_bytes: Family::default(),
+            bench_tx_bytes: Family::default(),
+            bench_last_seen_timestamp_seconds: Family::default(),
+            newest: Mutex::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -140,6 +189,51 @@ impl Metrics {
             m.store_write_errors.clone(),
         );
         registry.register("bench_up", "1 when the bench is online", m.bench_up.clone());
+        registry.register(
+            "bench_state",
+            "1 for the bench's current presence state (online, offline, stale, sleeping, never_seen)",
+            m.bench_state.clone(),
+        );
+        registry.register(
+            "bench_battery_percent",
+            "Battery state of charge in the newest sample",
+            m.bench_battery_percent.clone(),
+        );
+        registry.register(
+            "bench_solar_watts",
+            "Solar power in the newest sample",
+            m.bench_solar_watts.clone(),
+        );
+        registry.register(
+            "bench_sessions_active",
+            "Active sessions in the newest sample, by kind (wifi, usb, kiosk)",
+            m.bench_sessions_active.clone(),
+        );
+        registry.register(
+            "bench_wifi_clients",
+            "Wi-Fi clients associated in the newest sample",
+            m.bench_wifi_clients.clone(),
+        );
+        registry.register(
+            "bench_faults",
+            "Active fault codes in the newest sample",
+            m.bench_faults.clone(),
+        );
+        registry.register(
+            "bench_rx_bytes",
+            "Bytes received by the bench's Wi-Fi, monotonic across bench reboots",
+            m.bench_rx_bytes.clone(),
+        );
+        registry.register(
+            "bench_tx_bytes",
+            "Bytes sent by the bench's Wi-Fi, monotonic across bench reboots",
+            m.bench_tx_bytes.clone(),
+        );
+        registry.register(
+            "bench_last_seen_timestamp_seconds",
+            "Unix time of the newest telemetry sample received",
+            m.bench_last_seen_timestamp_seconds.clone(),
+        );
 
         // Expose every closed-set label from the start, so rates work from zero.
         for kind in TopicKind::ALL.into_iter().filter(|k| k.bench_publishes()) {
@@ -177,6 +271,87 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Sets the per-bench state gauges (registry benches only).
+    pub fn set_state(&self, bench: &str, state: BenchState) {
+        for s in BenchState::ALL {
+            let label = BenchStateLabel {
+                bench: bench.to_owned(),
+                state: s.as_str(),
+            };
+            self.bench_state.get_or_create(&label).set(i64::from(s == state));
+        }
+        self.bench_up
+            .get_or_create(&BenchLabel {
+                bench: bench.to_owned(),
+            })
+            .set(i64::from(state == BenchState::Online));
+    }
+
+    /// Updates the per-bench gauges from a validated sample of a registry bench. Samples older
+    /// than the newest seen (store-and-forward backlog) leave the gauges alone.
+    pub fn observe(&self, bench: &str, t: &Telemetry, received_at: DateTime<Utc>) {
+        let label = BenchLabel {
+            bench: bench.to_owned(),
+        };
+        let (rx_delta, tx_delta) = {
+            let mut newest = self.newest.lock().unwrap_or_else(|p| p.into_inner());
+            let prev = newest.get(bench).copied();
+            if prev.is_some_and(|p| p.ts >= t.ts) {
+                return;
+            }
+            let deltas = (
+                counter_delta(prev.and_then(|p| p.rx), t.network.rx_bytes),
+                counter_delta(prev.and_then(|p| p.tx), t.network.tx_bytes),
+            );
+            newest.insert(
+                bench.to_owned(),
+                Newest {
+                    ts: t.ts,
+                    rx: t.network.rx_bytes,
+                    tx: t.network.tx_bytes,
+                },
+            );
+            deltas
+        };
+        self.bench_rx_bytes.get_or_create(&label).inc_by(rx_delta);
+        self.bench_tx_bytes.get_or_create(&label).inc_by(tx_delta);
+        self.bench_battery_percent
+            .get_or_create(&label)
+            .set(t.power.battery_pct);
+        self.bench_solar_watts.get_or_create(&label).set(t.power.solar_w);
+        self.bench_last_seen_timestamp_seconds
+            .get_or_create(&label)
+            .set(received_at.timestamp_millis() as f64 / 1000.0);
+        self.bench_faults
+            .get_or_create(&label)
+            .set(t.health.faults.len() as i64);
+        if let Some(n) = t.network.wifi_clients {
+            self.bench_wifi_clients.get_or_create(&label).set(i64::from(n));
+        }
+        let s = &t.sessions;
+        for (kind, n) in [("wifi", s.wifi), ("usb", s.usb), ("kiosk", s.kiosk)] {
+            if let Some(n) = n {
+                self.bench_sessions_active
+                    .get_or_create(&BenchKindLabel {
+                        bench: bench.to_owned(),
+                        kind,
+                    })
+                    .set(i64::from(n));
+            }
+        }
+    }
+}
+
+/// How much a since-boot counter grew: a smaller value means the bench rebooted and counted from 0.
+fn counter_delta(prev: Option<u64>, now: Option<u64>) -> u64 {
+    match (prev, now) {
+        (Some(p), Some(n)) if n >= p => n - p,
+        (_, Some(n)) => n,
+        (_, None) => 0,
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -210,5 +385,53 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("benchfleet_ingest_buffered_rows 0"), "{text}");
+    }
+
+    fn sample(ts: &str, rx: u64, battery: f64) -> Telemetry {
+        let json = format!(
+            r#"{{"v":1,"ts":"{ts}","seq":1,"power":{{"solar_w":5,"battery_pct":{battery}}},"network":{{"rx_bytes":{rx},"tx_bytes":0}},"sessions":{{"usb":2}}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn byte_counters_survive_reboots_and_backlogs() {
+        let m = Metrics::new();
+        let now = Utc::now();
+        m.observe("mostar-01", &sample("2026-11-26T10:00:00Z", 1000, 50.0), now);
+        m.observe("mostar-01", &sample("2026-11-26T10:01:00Z", 1500, 51.0), now);
+        // Reboot: the bench counts from zero again.
+        m.observe("mostar-01", &sample("2026-11-26T10:02:00Z", 200, 52.0), now);
+        // A queued older sample arriving late changes nothing.
+        m.observe("mostar-01", &sample("2026-11-26T09:59:00Z", 999_999, 1.0), now);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"benchfleet_bench_rx_bytes_total{bench="mostar-01"} 1700"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"benchfleet_bench_battery_percent{bench="mostar-01"} 52.0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"benchfleet_bench_sessions_active{bench="mostar-01",kind="usb"} 2"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn state_gauges_are_one_hot() {
+        let m = Metrics::new();
+        m.set_state("ravno-01", BenchState::Sleeping);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"benchfleet_bench_state{bench="ravno-01",state="sleeping"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"benchfleet_bench_state{bench="ravno-01",state="online"} 0"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"benchfleet_bench_up{bench="ravno-01"} 0"#), "{text}");
     }
 }

@@ -163,6 +163,12 @@ pub trait Store: Send + Sync + 'static {
     /// The newest presence change (latest `at`, then last inserted) of every bench that has one,
     /// ordered by bench id (to restore presence on restart).
     async fn latest_status_events(&self) -> Result<Vec<StatusEvent>>;
+
+    /// Makes the `benches` table hold exactly `fleet` (one transaction).
+    async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()>;
+
+    /// The `benches` table, ordered by id.
+    async fn benches(&self) -> Result<Vec<protocol::BenchInfo>>;
 }
 
 /// Opens (and creates, for SQLite) the store named by `url`. Does not migrate.

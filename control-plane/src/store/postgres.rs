@@ -391,6 +391,43 @@ impl Store for PgStore {
         let rows = sqlx::query(&LATEST_STATUS_EVENTS).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
     }
+
+    async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM benches").execute(&mut *tx).await?;
+        for b in fleet {
+            sqlx::query("INSERT INTO benches (id, name, municipality, lat, lon, telemetry_interval_s) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(b.id.as_str())
+                .bind(&b.name)
+                .bind(&b.municipality)
+                .bind(b.location.lat)
+                .bind(b.location.lon)
+                .bind(i32::try_from(b.telemetry_interval_s).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
+        let rows: Vec<(String, String, String, f64, f64, i64)> = sqlx::query_as(
+            "SELECT id, name, municipality, lat, lon, CAST(telemetry_interval_s AS BIGINT) FROM benches ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, name, municipality, lat, lon, interval)| {
+                Ok(protocol::BenchInfo {
+                    id: protocol::BenchId::parse(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    name,
+                    municipality,
+                    location: protocol::fleet::Location { lat, lon },
+                    telemetry_interval_s: u32::try_from(interval).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// A batch turned inside out: one array per column, bound as `UNNEST` parameters.

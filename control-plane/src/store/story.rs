@@ -254,6 +254,15 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
         [f1, f3, f2.clone()]
     );
     assert_eq!(store.latest_status_events().await.unwrap(), [e3, f2]);
+
+    // The registry table follows the fleet, replacing what was there.
+    let fleet: Vec<_> = protocol::Fleet::link4().iter().cloned().collect();
+    store.sync_benches(&fleet).await.unwrap();
+    assert_eq!(store.benches().await.unwrap(), fleet);
+    store.sync_benches(&fleet[..2]).await.unwrap();
+    let two = store.benches().await.unwrap();
+    assert_eq!(two, fleet[..2]);
+    assert_eq!(two[0].municipality, "Berkovići");
 }
 
 #[tokio::test]
