@@ -144,6 +144,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         listen: settings.mqtt.listen,
         max_connections: settings.mqtt.max_connections,
         queue_capacity: settings.mqtt.queue_capacity,
+        ..broker::BrokerSettings::default()
     };
     let broker = broker::start(
         broker_settings,
@@ -154,6 +155,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let mqtt_addr = broker.local_addr;
     let handle = broker.handle.clone();
     let dispatch_task = tokio::spawn(dispatch(
+        handle.clone(),
         broker.events,
         broker.inbound,
         ingest.clone(),
@@ -216,6 +218,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
 
 /// Routes broker events and bench messages to presence and ingest. Ends when the broker closes.
 async fn dispatch(
+    broker: broker::BrokerHandle,
     mut events: tokio::sync::mpsc::UnboundedReceiver<BrokerEvent>,
     mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
     ingest: Ingest,
@@ -223,8 +226,17 @@ async fn dispatch(
     metrics: Arc<Metrics>,
 ) {
     let mut events_open = true;
+    let mut losses = tokio::time::interval(Duration::from_secs(1));
+    let (mut queue_full, mut overrun) = (0, 0);
     loop {
         tokio::select! {
+            _ = losses.tick() => {
+                // The broker counts what it could not hand over; mirror it into the metrics.
+                let (q, o) = (broker.dropped_inbound(), broker.skipped_inbound());
+                metrics.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason: metrics::DROP_QUEUE_FULL }).inc_by(q - queue_full.min(q));
+                metrics.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason: metrics::DROP_LINK_OVERRUN }).inc_by(o - overrun.min(o));
+                (queue_full, overrun) = (q, o);
+            }
             ev = events.recv(), if events_open => match ev {
                 Some(ev) => on_event(ev, &presence, &metrics),
                 None => events_open = false,
@@ -242,26 +254,26 @@ async fn dispatch(
 
 fn on_event(ev: BrokerEvent, presence: &PresenceTracker, metrics: &Metrics) {
     match ev {
+        // The broker logs connections, refusals and violations itself; here they become presence
+        // and metrics.
         BrokerEvent::Connected { bench, conn } => {
             metrics.mqtt_connections.inc();
-            tracing::debug!(bench.id = %bench, mqtt.conn = conn, "bench connected");
             presence.apply(bench.as_str(), Input::Connected { conn });
         }
-        BrokerEvent::Disconnected { bench, conn } => {
+        BrokerEvent::Disconnected { bench, conn, .. } => {
             metrics.mqtt_connections.dec();
-            tracing::debug!(bench.id = %bench, mqtt.conn = conn, "bench disconnected");
             presence.apply(bench.as_str(), Input::Disconnected { conn });
         }
-        BrokerEvent::Denied { client_id, reason } => {
+        BrokerEvent::Denied { reason, .. } => {
             metrics
                 .mqtt_connections_denied
-                .get_or_create(&ReasonLabel { reason: reason.label() })
+                .get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                })
                 .inc();
-            tracing::warn!(mqtt.client_id = %client_id, reason = reason.label(), "MQTT connection refused");
         }
-        BrokerEvent::AclViolation { bench, topic } => {
+        BrokerEvent::AclViolation { .. } => {
             metrics.mqtt_acl_violations.inc();
-            tracing::warn!(bench.id = %bench, mqtt.topic = %topic, "bench used a topic it does not own; disconnected");
         }
     }
 }

@@ -20,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 struct Cli {
     #[command(flatten)]
     settings: SettingsArgs,
+    /// Also run the 12 simulated LINK 4 benches in this process, over real MQTT with real tokens.
+    #[arg(long, global = true)]
+    demo: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -156,7 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings.load()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match command {
-        Command::Serve => runtime.block_on(serve(settings)),
+        Command::Serve => runtime.block_on(serve(settings, cli.demo)),
         Command::Migrate => runtime.block_on(async {
             let store = control_plane::open_store(&settings).await?;
             println!("migrations applied ({:?})", store.mode());
@@ -187,9 +190,14 @@ fn mint(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let running = control_plane::start(settings.clone(), shutdown.clone()).await?;
+    let demo_fleet = if demo {
+        Some(start_demo(&settings, running.mqtt_addr)?)
+    } else {
+        None
+    };
     println!("benchfleet control plane is running");
     println!("api: http://{}", running.api_addr);
     println!("mqtt: mqtt://{}", running.mqtt_addr);
@@ -203,10 +211,75 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "Mint a token: control-plane token --data-dir {} --role operator --subject you",
         settings.data_dir.display()
     );
+    if let Some((_, token_file)) = &demo_fleet {
+        println!();
+        println!("Demo: 12 simulated benches are connecting over MQTT; their numbers move every few seconds.");
+        println!(
+            "  fleet presence:  curl -s http://{}/metrics | grep benchfleet_bench_state",
+            running.api_addr
+        );
+        println!("  operator token:  {}", token_file.display());
+    }
+    println!("Stop with Ctrl-C.");
     wait_for_signal().await;
+    if let Some((sim_stop, _)) = demo_fleet {
+        sim_stop.cancel();
+    }
     shutdown.cancel();
     running.done.await.context("shutdown task")?;
     Ok(())
+}
+
+/// Starts the simulated fleet against our own broker; returns its stop token and the file holding
+/// an operator token for the console.
+fn start_demo(
+    settings: &Settings,
+    mqtt: std::net::SocketAddr,
+) -> anyhow::Result<(CancellationToken, std::path::PathBuf)> {
+    let secret = control_plane::token::load_or_create(&settings.jwt_secret_file())?;
+    let fleet = control_plane::load_fleet(&Settings {
+        load_test_benches: 0,
+        ..settings.clone()
+    })?;
+    let token_file = settings.data_dir.join("demo-operator.token");
+    let token = secret.sign(&Claims::new(
+        Role::Operator,
+        "demo-operator",
+        Duration::from_secs(7 * 86_400),
+    ));
+    write_private(&token_file, &token).with_context(|| format!("writing {}", token_file.display()))?;
+
+    let host = if mqtt.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        mqtt.ip().to_string()
+    };
+    let mut opts = bench_sim::FleetOptions::new(
+        bench_sim::Broker::new(host, mqtt.port()),
+        fleet,
+        bench_sim::Credentials::Secret(secret),
+    );
+    // Fast enough that the numbers visibly move: a sample every 5 s, an hour of sun a minute.
+    opts.telemetry_interval = Some(Duration::from_secs(5));
+    opts.speed = 60.0;
+    let stop = CancellationToken::new();
+    let sim_stop = stop.clone();
+    tokio::spawn(async move {
+        if let Err(e) = bench_sim::run_fleet(opts, sim_stop).await {
+            tracing::error!(error = %e, "demo fleet stopped");
+        }
+    });
+    Ok((stop, token_file))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    writeln!(f, "{text}")
 }
 
 async fn wait_for_signal() {

@@ -47,6 +47,8 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Dropped because the queue between broker and ingest was full.
 pub const DROP_QUEUE_FULL: &str = "queue_full";
+/// Dropped because the broker's in-process link fell more than its commit log behind.
+pub const DROP_LINK_OVERRUN: &str = "link_overrun";
 
 /// The control plane's metrics.
 pub struct Metrics {
@@ -246,9 +248,9 @@ impl Metrics {
                 .mqtt_messages_dropped
                 .get_or_create(&ReasonLabel { reason: reason.label() });
         }
-        let _ = m.mqtt_messages_dropped.get_or_create(&ReasonLabel {
-            reason: DROP_QUEUE_FULL,
-        });
+        for reason in [DROP_QUEUE_FULL, DROP_LINK_OVERRUN] {
+            let _ = m.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason });
+        }
         Self { registry, ..m }
     }
 

@@ -230,6 +230,8 @@ pub fn bench_options(cp: &ControlPlane, bench: &str, token: &str) -> rumqttc::Mq
     let mut o = rumqttc::MqttOptions::new(bench, cp.mqtt.ip().to_string(), cp.mqtt.port());
     o.set_credentials(bench, token);
     o.set_keep_alive(Duration::from_secs(5));
+    // Room for the oversized-payload cases: the server, not the client, must refuse them.
+    o.set_max_packet_size(1024 * 1024, 1024 * 1024);
     o
 }
 
