@@ -1,21 +1,25 @@
-//! A day and a half of fleet history, sent by simulated benches through the real MQTT path of the
-//! running control plane (telemetry with past timestamps, as store-and-forward firmware sends it),
-//! then presence changes made the way real benches make them: a planned sleep, an abrupt drop
-//! with its Last Will, and a reconnect. One LINK 4 bench never connects.
+//! Fleet data for the dashboards, through the real MQTT path of the running control plane.
 //!
-//! The physics is simple but shaped like the real thing: solar follows the winter sun over Bosnia
-//! and Herzegovina, usage follows daylight, the battery integrates solar minus load, counters
-//! count since boot, one bench reboots (its counters reset) and two report faults.
+//! 1. History: a day and a half of telemetry from 11 benches with past timestamps (as
+//!    store-and-forward firmware sends it). The physics is simple but shaped like the real thing:
+//!    solar follows the winter sun over Bosnia and Herzegovina, usage follows daylight, the battery
+//!    integrates solar minus load, counters count since boot, mostar-01 reboots half-way and ends
+//!    with a fault. Then mostar-01 announces a planned sleep and trebinje-01 drops off abruptly.
+//! 2. Now: the simulator (`bench-sim`) takes over the connections of the other 9 benches and
+//!    reports live, with injected faults: ravno-01 drops and reconnects, zepce-01's battery fails,
+//!    maglaj-01 reboots. kostajnica-01 never connects.
 
 use std::f64::consts::PI;
 use std::time::Duration;
 
+use bench_sim::{Broker, Credentials, Fault, FleetOptions, SimFleet};
 use chrono::{DateTime, Timelike, Utc};
 use protocol::{Claims, Fleet, Role};
 use rumqttc::{AsyncClient, Event, LastWill, Packet, QoS};
 use serde_json::json;
 use sqlx::PgPool;
 use tests::{ControlPlane, bench_options, eventually};
+use tokio_util::sync::CancellationToken;
 
 /// How much history, and how often the benches sampled it.
 pub const HISTORY_HOURS: i64 = 30;
@@ -25,16 +29,29 @@ pub const NEVER_SEEN: &str = "kostajnica-01";
 /// Reboots half-way (counters reset), reports `sensor_stuck` at the end, and finally announces
 /// a planned sleep. The bench detail dashboard opens on it.
 pub const MOSTAR: &str = "mostar-01";
-/// Drops off abruptly and comes back: a closed outage.
+/// Simulated; drops off abruptly and comes back: a closed outage.
 pub const RAVNO: &str = "ravno-01";
+/// Simulated; its battery fails.
+pub const ZEPCE: &str = "zepce-01";
+/// Simulated; reboots.
+pub const MAGLAJ: &str = "maglaj-01";
 /// Drops off abruptly and stays away: an ongoing outage.
 pub const TREBINJE: &str = "trebinje-01";
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The benches' connections, kept open for the rest of the test.
+/// The benches' connections and the simulator, kept running for the rest of the test.
 pub struct Connected {
     _clients: Vec<(AsyncClient, tokio::task::JoinHandle<()>)>,
+    sim: Option<SimFleet>,
+    stop: CancellationToken,
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        drop(self.sim.take());
+    }
 }
 
 /// Sends the history and the presence changes; returns once the store holds all of it.
@@ -92,7 +109,7 @@ pub async fn publish(cp: &ControlPlane, db: &PgPool) -> Connected {
     )
     .await;
 
-    // Presence: mostar-01 sleeps on purpose, ravno-01 drops and returns, trebinje-01 drops.
+    // Presence: mostar-01 sleeps on purpose, trebinje-01 drops.
     let mut kept = Vec::new();
     for (bench, client, task) in clients {
         match bench.as_str() {
@@ -109,22 +126,98 @@ pub async fn publish(cp: &ControlPlane, db: &PgPool) -> Connected {
                     .expect("sleeping");
                 kept.push((client, task));
             }
-            RAVNO | TREBINJE => {
+            TREBINJE => {
                 // No DISCONNECT: the broker publishes the Last Will.
                 task.abort();
                 let _ = task.await;
                 drop(client);
             }
+            // The simulator takes these over (same client id: no offline in between).
             _ => kept.push((client, task)),
         }
     }
     wait_for_state(db, MOSTAR, "sleeping").await;
     wait_for_state(db, TREBINJE, "offline").await;
-    wait_for_state(db, RAVNO, "offline").await;
-    let (client, task) = connect(cp, RAVNO, &token(RAVNO)).await;
-    wait_for_state(db, RAVNO, "online").await;
-    kept.push((client, task));
-    Connected { _clients: kept }
+
+    let (sim, stop) = simulate(cp, db, now).await;
+    Connected {
+        _clients: kept,
+        sim: Some(sim),
+        stop,
+    }
+}
+
+/// Starts the simulator for every bench that is neither never seen, nor mostar-01 nor
+/// trebinje-01, waits for its live samples, then injects the faults and waits for their effects.
+async fn simulate(cp: &ControlPlane, db: &PgPool, history_end: DateTime<Utc>) -> (SimFleet, CancellationToken) {
+    let simulated = Fleet::from_benches(
+        Fleet::link4()
+            .iter()
+            .filter(|b| ![NEVER_SEEN, MOSTAR, TREBINJE].contains(&b.id.as_str()))
+            .cloned(),
+    )
+    .expect("fleet");
+    let credentials = Credentials::from_secret_file(&cp.data_dir().join("jwt.secret")).expect("credentials");
+    let mut opts = FleetOptions::new(Broker::new("127.0.0.1", cp.mqtt.port()), simulated.clone(), credentials);
+    opts.telemetry_interval = Some(Duration::from_millis(500));
+    opts.speed = 600.0;
+    opts.backoff_min = Duration::from_millis(200);
+    opts.backoff_max = Duration::from_secs(1);
+    let stop = CancellationToken::new();
+    let sim = SimFleet::spawn(opts, stop.clone()).expect("simulator");
+    let ids: Vec<String> = simulated.iter().map(|b| b.id.to_string()).collect();
+    eventually("5 live samples from every simulated bench", WAIT, || async {
+        let fresh: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT bench_id FROM telemetry WHERE ts > $1 \
+             GROUP BY bench_id HAVING count(*) >= 5) b",
+        )
+        .bind(history_end)
+        .fetch_one(db)
+        .await
+        .ok()?;
+        (fresh == ids.len() as i64).then_some(())
+    })
+    .await;
+
+    sim.inject(RAVNO, Fault::Disconnect).expect("inject");
+    sim.inject(ZEPCE, Fault::BatteryFailure).expect("inject");
+    sim.inject(MAGLAJ, Fault::Reboot).expect("inject");
+    eventually("ravno-01 offline, then online again", WAIT, || async {
+        let states: Vec<String> =
+            sqlx::query_scalar("SELECT state FROM bench_status_events WHERE bench_id = $1 ORDER BY at, id")
+                .bind(RAVNO)
+                .fetch_all(db)
+                .await
+                .ok()?;
+        let offline = states.iter().position(|s| s == "offline")?;
+        states[offline..].iter().any(|s| s == "online").then_some(())
+    })
+    .await;
+    eventually("zepce-01 reporting battery_failure", WAIT, || async {
+        let faulty: bool = sqlx::query_scalar(
+            "SELECT faults ? 'battery_failure' FROM telemetry WHERE bench_id = $1 ORDER BY ts DESC LIMIT 1",
+        )
+        .bind(ZEPCE)
+        .fetch_one(db)
+        .await
+        .ok()?;
+        faulty.then_some(())
+    })
+    .await;
+    eventually("maglaj-01 counting from zero after its reboot", WAIT, || async {
+        let rebooted: Option<bool> = sqlx::query_scalar(
+            "SELECT bool_or(uptime_s < prev) FROM (SELECT uptime_s, lag(uptime_s) OVER (ORDER BY ts, seq) AS prev \
+             FROM telemetry WHERE bench_id = $1 AND ts > $2) s",
+        )
+        .bind(MAGLAJ)
+        .bind(history_end)
+        .fetch_one(db)
+        .await
+        .ok()?;
+        (rebooted == Some(true)).then_some(())
+    })
+    .await;
+    (sim, stop)
 }
 
 /// One bench (mostar-01) online with its latest samples: enough for every per-bench series to
@@ -153,7 +246,35 @@ pub async fn one_bench(cp: &ControlPlane) -> Connected {
     .await;
     Connected {
         _clients: vec![(client, task)],
+        sim: None,
+        stop: CancellationToken::new(),
     }
+}
+
+/// A connection with a wrong password, refused: the denial counters get their first series.
+pub async fn refused(cp: &ControlPlane) {
+    let (_client, mut eventloop) = AsyncClient::new(bench_options(cp, RAVNO, "not-a-token"), 10);
+    let outcome = tokio::time::timeout(WAIT, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => return ack.code,
+                Ok(_) => {}
+                Err(_) => return rumqttc::ConnectReturnCode::NotAuthorized,
+            }
+        }
+    })
+    .await
+    .expect("an answer to CONNECT");
+    assert_ne!(
+        outcome,
+        rumqttc::ConnectReturnCode::Success,
+        "a wrong token was accepted"
+    );
+    eventually("the refusal to be counted", WAIT, || async {
+        let text = cp.get("/metrics").await;
+        text.contains("benchfleet_mqtt_connections_denied_total{").then_some(())
+    })
+    .await;
 }
 
 async fn wait_for_state(db: &PgPool, bench: &str, state: &str) {
