@@ -313,15 +313,32 @@ async fn sql_panels_run_as_the_reader_role_on_the_real_schema_and_return_rows() 
     let role = ReaderRole::create(&pool, db.url()).await;
     let mut conn = role.connect().await;
 
-    // The role reads and nothing else.
-    for write in [
+    // The role reads and nothing else: its transactions are read-only, and even when it asks for
+    // a read-write one, it has no right to write.
+    let read_only: String = sqlx::query_scalar("SHOW default_transaction_read_only")
+        .fetch_one(&mut conn)
+        .await
+        .expect("SHOW");
+    assert_eq!(read_only, "on");
+    let writes = [
         "INSERT INTO benches VALUES ('x', 'x', 'x', 0, 0, 60)",
         "DELETE FROM telemetry",
         "CREATE TABLE grafana_was_here (x int)",
-    ] {
+    ];
+    for write in writes {
+        let err = conn.execute(write).await.expect_err(write);
+        assert!(err.to_string().contains("read-only transaction"), "{write}: {err}");
+    }
+    conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+        .await
+        .expect("read write");
+    for write in writes {
         let err = conn.execute(write).await.expect_err(write);
         assert!(err.to_string().contains("permission denied"), "{write}: {err}");
     }
+    conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .await
+        .expect("read only");
 
     let queries = dashboard::queries(&dashboards, &datasources);
     let mut problems = Vec::new();

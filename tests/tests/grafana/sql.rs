@@ -2,8 +2,10 @@
 //! Grafana role, and what a panel needs from the result to draw it.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Column, Connection, Executor, PgConnection, PgPool, Row, TypeInfo, ValueRef};
 
 use super::dashboard::Query;
@@ -129,29 +131,46 @@ pub fn check_shape(q: &Query, ran: &Ran) -> Vec<String> {
 /// everything it owns when the test ends (roles are cluster-wide, databases are not).
 pub struct ReaderRole {
     name: String,
+    password: String,
     db_url: String,
 }
 
 impl ReaderRole {
     pub async fn create(pool: &PgPool, db_url: &str) -> Self {
-        let name = format!("benchfleet_grafana_{}", uuid_suffix());
+        let suffix = unique_suffix();
+        let name = format!("benchfleet_grafana_{suffix}");
+        let password = format!("test-only-{suffix}");
         let sql = std::fs::read_to_string(grafana_dir().join("postgres/grafana-reader.sql")).expect("reader role SQL");
         assert!(sql.contains("benchfleet_grafana"));
-        pool.execute(sqlx::raw_sql(&sql.replace("benchfleet_grafana", &name)))
+        // Run twice: the script must be safe to run again.
+        for _ in 0..2 {
+            pool.execute(sqlx::raw_sql(&sql.replace("benchfleet_grafana", &name)))
+                .await
+                .expect("grafana-reader.sql runs");
+        }
+        // What an operator does with \password.
+        pool.execute(format!("ALTER ROLE \"{name}\" PASSWORD '{password}'").as_str())
             .await
-            .expect("grafana-reader.sql runs");
+            .expect("password");
         Self {
             name,
+            password,
             db_url: db_url.to_owned(),
         }
     }
 
-    /// A connection acting as the role, in a time zone far from UTC (the SQL must not care).
+    /// Logs in as the role, as Grafana does, in a time zone far from UTC (the SQL must not care).
     pub async fn connect(&self) -> PgConnection {
-        let mut conn = PgConnection::connect(&self.db_url).await.expect("connect");
-        conn.execute(format!("SET ROLE \"{}\"; SET TIME ZONE 'Pacific/Auckland'", self.name).as_str())
+        let opts = PgConnectOptions::from_str(&self.db_url)
+            .expect("database URL")
+            .username(&self.name)
+            .password(&self.password);
+        let mut conn = PgConnection::connect_with(&opts)
             .await
-            .expect("SET ROLE");
+            .expect("log in as the reader role");
+        conn.execute("SET TIME ZONE 'Pacific/Auckland'")
+            .await
+            .expect("time zone");
         conn
     }
 }
@@ -177,7 +196,7 @@ impl Drop for ReaderRole {
     }
 }
 
-fn uuid_suffix() -> String {
+fn unique_suffix() -> String {
     format!(
         "{}_{}",
         std::process::id(),
