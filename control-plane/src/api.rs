@@ -1,21 +1,95 @@
 //! The HTTP API: axum routes on one listener.
 //!
-//! So far the unauthenticated operational routes: `/healthz`, `/readyz` and `/metrics`.
+//! - `/healthz`, `/readyz`, `/metrics`, `/docs` and `/api/v1/openapi.json`: unauthenticated.
+//! - Everything else lives under `/api/v1` and needs a bearer token ([`auth`]).
+//!
+//! Routes and the OpenAPI document are built together from one handler list ([`routes`]), so
+//! they cannot disagree. Errors are RFC 9457 problem details ([`problem`]). Every request gets
+//! an `x-request-id` (kept if the client sent one), carried by its log lines and its problems,
+//! a time limit, a body size limit, and an observation in
+//! `benchfleet_http_request_duration_seconds{route,status}`.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use protocol::Fleet;
+use protocol::token::Secret;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::broker::BrokerHandle;
 use crate::health::PresenceTracker;
 use crate::ingest::Ingest;
-use crate::metrics::Metrics;
+use crate::metrics::{HttpLabel, Metrics};
 use crate::store::Store;
+
+pub mod auth;
+mod benches;
+mod events;
+mod fleet;
+pub mod openapi;
+mod ops;
+pub mod problem;
+mod reports;
+mod telemetry;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use problem::ApiError;
+
+/// The header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What the API needs to know about the MQTT broker.
+pub trait BrokerStatus: Send + Sync + 'static {
+    /// Whether the listener accepts connections.
+    fn is_listening(&self) -> bool;
+    /// Authenticated connections now.
+    fn connections(&self) -> usize;
+}
+
+impl BrokerStatus for BrokerHandle {
+    fn is_listening(&self) -> bool {
+        BrokerHandle::is_listening(self)
+    }
+
+    fn connections(&self) -> usize {
+        BrokerHandle::connections(self)
+    }
+}
+
+/// Limits of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// Longest a request may take until its response head; longer is a 503 problem. Streams
+    /// (`/api/v1/events`) are not cut: only their start counts.
+    pub request_timeout: Duration,
+    /// Comment lines on idle event streams, so proxies keep them open.
+    pub events_keep_alive: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            events_keep_alive: Duration::from_secs(15),
+        }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -24,54 +98,115 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub presence: PresenceTracker,
     pub ingest: Ingest,
-    pub broker: BrokerHandle,
+    pub broker: Arc<dyn BrokerStatus>,
+    /// The bench registry.
+    pub fleet: Arc<Fleet>,
+    /// Verifies bearer tokens.
+    pub secret: Secret,
+    pub config: ApiConfig,
+    /// Ends long-lived responses (event streams) so graceful shutdown can finish.
+    pub shutdown: CancellationToken,
 }
 
-/// The whole router.
+impl FromRef<AppState> for Secret {
+    fn from_ref(state: &AppState) -> Self {
+        state.secret.clone()
+    }
+}
+
+/// Every documented route with its handler, and the OpenAPI document describing them.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(benches::list))
+        .routes(routes!(benches::detail))
+        .routes(routes!(benches::status_events))
+        .routes(routes!(telemetry::series))
+        .routes(routes!(fleet::summary))
+        .routes(routes!(reports::uptime))
+        .routes(routes!(events::stream))
+        .split_for_parts()
+}
+
+/// The whole router: documented routes, the OpenAPI document and its UI, and the middleware.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    let (router, spec) = routes();
+    let spec = openapi::finish(spec);
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url(openapi::SPEC_PATH, spec);
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    router
+        .merge(docs)
+        .fallback(|| async { ApiError::not_found("no such route; the API is described at /api/v1/openapi.json") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        // Layers run outside-in from the last one added.
+        .layer(middleware::from_fn_with_state(state.clone(), limit_time))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
 
-/// The process is up.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-/// The store answers and the broker listens; also reports the ingest buffer.
-async fn readyz(State(s): State<AppState>) -> Response {
-    let store = s.store.ping().await;
-    let listening = s.broker.is_listening();
-    let ready = store.is_ok() && listening;
-    if let Err(e) = &store {
-        tracing::warn!(error = %e, "readiness: store unreachable");
-    }
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "store": { "reachable": store.is_ok(), "mode": s.store.mode() },
-        "broker": { "listening": listening, "connections": s.broker.connections() },
-        "ingest": {
-            "buffered_rows": s.ingest.buffered(),
-            "dropped_rows": s.metrics.ingest_rows_dropped.get(),
-            "unwritten_status_events": s.presence.unwritten(),
-        },
-    });
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(body)).into_response()
-}
-
-/// Prometheus text exposition.
-async fn metrics(State(s): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        s.metrics.encode(),
+/// The span of one request: method, route template, request id; the caller once known.
+fn request_span(req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "http",
+        http.method = %req.method(),
+        http.route = route,
+        request.id = id,
+        user.sub = tracing::field::Empty,
+        user.role = tracing::field::Empty,
     )
-        .into_response()
+}
+
+/// Times the request into the duration histogram (route template, never the raw path), and makes
+/// the request id available to problem details.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let started = Instant::now();
+    let response = problem::REQUEST_ID.scope(id, next.run(req)).await;
+    state
+        .metrics
+        .http_request_duration_seconds
+        .get_or_create(&HttpLabel {
+            route,
+            status: response.status().as_u16(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Abandons a request that takes longer than the configured limit.
+async fn limit_time(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                timeout.seconds = state.config.request_timeout.as_secs_f64(),
+                "request timed out"
+            );
+            ApiError::timeout().into_response()
+        }
+    }
 }

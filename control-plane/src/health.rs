@@ -242,10 +242,15 @@ fn transition(
     })
 }
 
+/// How many state changes a live-event subscriber may fall behind before it skips some.
+pub const CHANGES_CAPACITY: usize = 1024;
+
 /// Presence shared by the broker dispatcher and the API; persists every change.
 #[derive(Clone)]
 pub struct PresenceTracker {
     inner: Arc<Mutex<Presence>>,
+    /// Every state change, for live subscribers (the API's event stream).
+    changes: tokio::sync::broadcast::Sender<StatusEvent>,
     pending: Arc<Mutex<VecDeque<StatusEvent>>>,
     wake: Arc<tokio::sync::Notify>,
     metrics: Arc<Metrics>,
@@ -264,6 +269,7 @@ impl PresenceTracker {
         let restored = presence.restore(&store.latest_status_events().await?, Utc::now());
         let tracker = Self {
             inner: Arc::new(Mutex::new(presence)),
+            changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
             pending: Arc::default(),
             wake: Arc::default(),
             metrics,
@@ -292,6 +298,12 @@ impl PresenceTracker {
         self.lock().clone()
     }
 
+    /// State changes from now on. A receiver more than [`CHANGES_CAPACITY`] behind skips the
+    /// oldest and is told how many (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StatusEvent> {
+        self.changes.subscribe()
+    }
+
     /// Status events not yet stored.
     pub fn unwritten(&self) -> usize {
         self.pending.lock().map(|p| p.len()).unwrap_or(0)
@@ -307,6 +319,8 @@ impl PresenceTracker {
         for ev in changes {
             tracing::info!(bench.id = %ev.bench_id, bench.state = %ev.state, cause = %ev.cause, "bench state changed");
             self.metrics.set_state(&ev.bench_id, ev.state);
+            // No subscribers is not an error.
+            let _ = self.changes.send(ev.clone());
             pending.push_back(ev);
             any = true;
         }

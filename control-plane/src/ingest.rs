@@ -26,8 +26,13 @@ pub struct Ingest {
     shared: Arc<Shared>,
 }
 
+/// How many samples a live-event subscriber may fall behind before it skips some.
+pub const LIVE_CAPACITY: usize = 1024;
+
 struct Shared {
     buffer: Mutex<Buffer>,
+    /// Every accepted sample, for live subscribers (the API's event stream).
+    live: tokio::sync::broadcast::Sender<TelemetryRow>,
     wake: Notify,
     settings: IngestSettings,
     metrics: Arc<Metrics>,
@@ -43,6 +48,7 @@ impl Ingest {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let shared = Arc::new(Shared {
             buffer: Mutex::default(),
+            live: tokio::sync::broadcast::channel(LIVE_CAPACITY).0,
             wake: Notify::new(),
             settings,
             metrics,
@@ -79,6 +85,12 @@ impl Ingest {
             s.wake.notify_one();
         }
         true
+    }
+
+    /// Accepted samples from now on. A receiver more than [`LIVE_CAPACITY`] behind skips the
+    /// oldest and is told how many (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TelemetryRow> {
+        self.shared.live.subscribe()
     }
 
     /// Rows waiting to be written, including a batch being written now.
@@ -232,7 +244,11 @@ pub fn telemetry(
     match protocol::Telemetry::decode(payload, received_at) {
         Ok(t) => {
             ingest.shared.metrics.observe(bench, &t, received_at);
-            ingest.submit(TelemetryRow::from_payload(bench, &t, received_at));
+            let row = TelemetryRow::from_payload(bench, &t, received_at);
+            if ingest.shared.live.receiver_count() > 0 {
+                let _ = ingest.shared.live.send(row.clone());
+            }
+            ingest.submit(row);
             Ok(())
         }
         Err(rejection) => {
@@ -312,6 +328,29 @@ mod tests {
         }
         async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
             self.inner.latest_status_events().await
+        }
+        async fn status_events_page(
+            &self,
+            b: &str,
+            before: Option<crate::store::StatusCursor>,
+            limit: u32,
+        ) -> Result<Vec<(crate::store::StatusCursor, StatusEvent)>> {
+            self.inner.status_events_page(b, before, limit).await
+        }
+        async fn status_history(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<StatusEvent>> {
+            self.inner.status_history(from, to).await
+        }
+        async fn telemetry_buckets(
+            &self,
+            b: &str,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+            bucket: chrono::TimeDelta,
+        ) -> Result<Vec<crate::store::TelemetryBucket>> {
+            self.inner.telemetry_buckets(b, from, to, bucket).await
+        }
+        async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::store::UsageTotals>> {
+            self.inner.usage_totals(from, to).await
         }
         async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
             self.inner.sync_benches(fleet).await

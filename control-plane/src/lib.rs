@@ -148,7 +148,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     };
     let broker = broker::start(
         broker_settings,
-        broker::Authenticator::new(fleet.clone(), secret),
+        broker::Authenticator::new(fleet.clone(), secret.clone()),
         stop_broker.clone(),
     )
     .await?;
@@ -178,7 +178,11 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         metrics,
         presence,
         ingest,
-        broker: handle,
+        broker: Arc::new(handle),
+        fleet,
+        secret,
+        config: api::ApiConfig::default(),
+        shutdown: shutdown.clone(),
     };
     let api_shutdown = shutdown.clone();
     let api_task = tokio::spawn(async move {

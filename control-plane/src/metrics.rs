@@ -43,7 +43,18 @@ pub struct BenchKindLabel {
     pub kind: &'static str,
 }
 
+/// An HTTP response: the matched route template (never the raw path) and the status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabel {
+    pub route: String,
+    pub status: u16,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn http_duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
 
 /// Dropped because the queue between broker and ingest was full.
 pub const DROP_QUEUE_FULL: &str = "queue_full";
@@ -90,6 +101,8 @@ pub struct Metrics {
     pub bench_rx_bytes: Family<BenchLabel, Counter>,
     pub bench_tx_bytes: Family<BenchLabel, Counter>,
     pub bench_last_seen_timestamp_seconds: Family<BenchLabel, FloatGauge>,
+    /// HTTP API request durations (until the response head), by route template and status.
+    pub http_request_duration_seconds: Family<HttpLabel, Histogram, fn() -> Histogram>,
     /// Per bench: time and raw counters of the newest sample seen, to turn resets into deltas.
     newest: Mutex<HashMap<String, Newest>>,
 }
@@ -127,6 +140,7 @@ impl Metrics {
             bench_rx_bytes: Family::default(),
             bench_tx_bytes: Family::default(),
             bench_last_seen_timestamp_seconds: Family::default(),
+            http_request_duration_seconds: Family::new_with_constructor(http_duration_histogram),
             newest: Mutex::default(),
             registry: Registry::default(),
         };
@@ -235,6 +249,11 @@ impl Metrics {
             "bench_last_seen_timestamp_seconds",
             "Unix time of the newest telemetry sample received",
             m.bench_last_seen_timestamp_seconds.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP API request duration until the response head, by route template and status",
+            m.http_request_duration_seconds.clone(),
         );
 
         // Expose every closed-set label from the start, so rates work from zero.

@@ -11,7 +11,10 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use protocol::{BenchState, Telemetry};
 use serde::Serialize;
 
+#[cfg(test)]
+mod history_story;
 pub mod postgres;
+mod series;
 pub mod sqlite;
 #[cfg(test)]
 mod story;
@@ -122,6 +125,70 @@ pub struct StatusEvent {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// Average, minimum and maximum of a column over a bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Agg {
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// One time bucket of a bench's telemetry, computed by the database.
+///
+/// Counter increases come from consecutive samples (in `ts`, `seq` order) within the queried
+/// range: the difference when the counter grew, the new value itself when it went down or
+/// `uptime_s` went down (the bench rebooted and counts from zero), as Prometheus `rate()` does.
+/// Each increase belongs to the bucket of the later sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryBucket {
+    /// Start of the bucket (aligned to the Unix epoch).
+    pub start: DateTime<Utc>,
+    pub samples: i64,
+    pub solar_w: Agg,
+    pub battery_pct: Agg,
+    pub load_w: Option<Agg>,
+    pub cpu_temp_c: Option<Agg>,
+    pub enclosure_temp_c: Option<Agg>,
+    pub sessions_wifi_max: Option<i64>,
+    pub sessions_usb_max: Option<i64>,
+    pub sessions_kiosk_max: Option<i64>,
+    pub wifi_clients_max: Option<i64>,
+    /// Sum of `rx_bytes` increases, and the summed time spans (ms) of the sample pairs they
+    /// came from; `rx_increase / rx_span_ms * 1000` is bytes per second.
+    pub rx_increase: Option<f64>,
+    pub rx_span_ms: Option<i64>,
+    pub tx_increase: Option<f64>,
+    pub tx_span_ms: Option<i64>,
+    pub wifi_started: Option<i64>,
+    pub usb_started: Option<i64>,
+    pub kiosk_started: Option<i64>,
+}
+
+/// What one bench harvested and served over a period (see [`Store::usage_totals`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageTotals {
+    pub bench_id: String,
+    pub samples: i64,
+    /// Solar energy, watt-hours: trapezoids between consecutive samples at most
+    /// [`ENERGY_MAX_GAP_MS`] apart (a longer silence is not guessed at).
+    pub solar_wh: f64,
+    /// Counter increases, reboots handled as in [`TelemetryBucket`].
+    pub rx_bytes: f64,
+    pub tx_bytes: f64,
+    pub sessions_started: i64,
+}
+
+/// Longest gap between two samples that still counts towards solar energy: 15 minutes.
+pub const ENERGY_MAX_GAP_MS: i64 = 15 * 60 * 1000;
+
+/// Position in a bench's status history (newest first), for keyset pagination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusCursor {
+    pub at: DateTime<Utc>,
+    /// The row id, which orders events that share `at`.
+    pub id: i64,
+}
+
 /// The store behind the control plane.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -163,6 +230,33 @@ pub trait Store: Send + Sync + 'static {
     /// The newest presence change (latest `at`, then last inserted) of every bench that has one,
     /// ordered by bench id (to restore presence on restart).
     async fn latest_status_events(&self) -> Result<Vec<StatusEvent>>;
+
+    /// One bench's presence changes, newest first (latest `at`, then last inserted), strictly
+    /// older than `before` when given, at most `limit`. Each comes with its cursor: pass the
+    /// last one as `before` for the next page.
+    async fn status_events_page(
+        &self,
+        bench_id: &str,
+        before: Option<StatusCursor>,
+        limit: u32,
+    ) -> Result<Vec<(StatusCursor, StatusEvent)>>;
+
+    /// For every bench: its newest presence change before `from` (the state it was in at
+    /// `from`), then all of its changes with `from <= at < to`. Ordered by bench, `at`, insertion.
+    async fn status_history(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<StatusEvent>>;
+
+    /// One bench's samples with `from <= ts < to` aggregated into buckets of `bucket` aligned to
+    /// the Unix epoch, oldest first; only buckets with samples. `bucket` must be at least 1 ms.
+    async fn telemetry_buckets(
+        &self,
+        bench_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: TimeDelta,
+    ) -> Result<Vec<TelemetryBucket>>;
+
+    /// Per bench with samples in `from <= ts < to`: energy, bytes and sessions, ordered by bench.
+    async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageTotals>>;
 
     /// Makes the `benches` table hold exactly `fleet` (one transaction).
     async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()>;

@@ -4,6 +4,7 @@
 //!
 //! Everything here is plain data plus pure functions; no I/O.
 
+pub mod api;
 pub mod fleet;
 pub mod schema;
 pub mod status;

@@ -102,6 +102,7 @@ impl Status {
 
 /// A bench's presence as the control plane sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BenchState {
     /// Connected and reporting.

@@ -243,3 +243,29 @@ pub fn telemetry(seq: u64, battery_pct: f64) -> String {
         seq * 1000
     )
 }
+
+/// Telemetry of `bench` from the last hour (and the next, for clock skew), oldest first.
+pub async fn recent_telemetry(
+    store: &dyn control_plane::store::Store,
+    bench: &str,
+) -> Vec<control_plane::store::TelemetryRow> {
+    let now = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    store
+        .telemetry(bench, now - hour, now + hour)
+        .await
+        .expect("telemetry query")
+}
+
+/// Presence changes of `bench` from the last hour, oldest first.
+pub async fn recent_status_events(
+    store: &dyn control_plane::store::Store,
+    bench: &str,
+) -> Vec<control_plane::store::StatusEvent> {
+    let now = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    store
+        .status_events(bench, now - hour, now + hour, 1000)
+        .await
+        .expect("status events query")
+}

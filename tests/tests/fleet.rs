@@ -1,15 +1,15 @@
 //! The real control-plane binary with the simulated LINK 4 fleet: everyone comes online and
 //! reports, injected faults show up as exactly the expected presence changes, store-and-forward
 //! samples are stored once, and a small open-loop load loses nothing.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bench_sim::{Broker, Credentials, Fault, FleetOptions, SimFleet};
-use chrono::Utc;
 use control_plane::store::{self, Store};
 use protocol::{BenchState, Fleet};
-use tests::{ControlPlane, binary, eventually};
+use tests::{ControlPlane, binary, eventually, recent_status_events, recent_telemetry};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -17,31 +17,6 @@ const WAIT: Duration = Duration::from_secs(60);
 async fn latest_state(store: &dyn Store, bench: &str) -> Option<BenchState> {
     let events = store.latest_status_events().await.ok()?;
     events.into_iter().find(|e| e.bench_id == bench).map(|e| e.state)
-}
-
-async fn events_of(store: &dyn Store, bench: &str) -> Vec<store::StatusEvent> {
-    let now = Utc::now();
-    store
-        .status_events(
-            bench,
-            now - chrono::Duration::hours(1),
-            now + chrono::Duration::hours(1),
-            1000,
-        )
-        .await
-        .unwrap()
-}
-
-async fn seqs_of(store: &dyn Store, bench: &str) -> Vec<store::TelemetryRow> {
-    let now = Utc::now();
-    store
-        .telemetry(
-            bench,
-            now - chrono::Duration::hours(1),
-            now + chrono::Duration::hours(1),
-        )
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,7 +48,7 @@ async fn the_simulated_fleet_comes_online_and_faults_show_up() {
     // An abrupt disconnect makes exactly that bench offline; it comes back by itself.
     sim.inject("maglaj-01", Fault::Disconnect).unwrap();
     eventually("maglaj-01 offline then online again", WAIT, || async {
-        let ev = events_of(store.as_ref(), "maglaj-01").await;
+        let ev = recent_status_events(store.as_ref(), "maglaj-01").await;
         let offline = ev.iter().position(|e| e.state == BenchState::Offline)?;
         ev[offline..]
             .iter()
@@ -86,7 +61,7 @@ async fn the_simulated_fleet_comes_online_and_faults_show_up() {
         .map(|b| b.id.to_string())
         .filter(|b| b != "maglaj-01")
     {
-        let ev = events_of(store.as_ref(), &bench).await;
+        let ev = recent_status_events(store.as_ref(), &bench).await;
         assert!(
             ev.iter().all(|e| e.state == BenchState::Online),
             "{bench} changed state: {ev:?}"
@@ -106,7 +81,7 @@ async fn the_simulated_fleet_comes_online_and_faults_show_up() {
     .await;
     let taken = sim.snapshot("zepce-01").unwrap().seq;
     let rows = eventually("every zepce-01 sample stored", WAIT, || async {
-        let rows = seqs_of(store.as_ref(), "zepce-01").await;
+        let rows = recent_telemetry(store.as_ref(), "zepce-01").await;
         (rows.last().map(|r| r.seq) >= Some(taken as i64)).then_some(rows)
     })
     .await;

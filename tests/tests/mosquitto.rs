@@ -1,4 +1,5 @@
 //! Debian's real `mosquitto_pub` against the embedded broker: a bench token works, a wrong one fails.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,12 +1,13 @@
 //! A bench connects to the real control-plane binary over TCP MQTT, proves who it is, and its
 //! telemetry lands in the store — on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::time::Duration;
 
 use chrono::Utc;
 use control_plane::store::{self, Store};
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Packet, QoS};
-use tests::{ControlPlane, bench_options, eventually, telemetry};
+use tests::{ControlPlane, bench_options, eventually, recent_status_events, recent_telemetry, telemetry};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -49,18 +50,6 @@ async fn wait_connack(eventloop: &mut EventLoop) -> Result<(), String> {
     outcome.unwrap_or_else(|_| Err("no answer".into()))
 }
 
-async fn rows(store: &dyn Store, bench: &str) -> Vec<store::TelemetryRow> {
-    let now = Utc::now();
-    store
-        .telemetry(
-            bench,
-            now - chrono::Duration::hours(1),
-            now + chrono::Duration::hours(1),
-        )
-        .await
-        .expect("query")
-}
-
 async fn story(database_url: Option<&str>) {
     let cp = ControlPlane::start_with(database_url, &[]);
     let token = cp.token("bench", "mostar-01", &[]);
@@ -98,7 +87,7 @@ async fn story(database_url: Option<&str>) {
 
     let store = open(&cp).await;
     let stored = eventually("6 telemetry rows", WAIT, || async {
-        let r = rows(store.as_ref(), "mostar-01").await;
+        let r = recent_telemetry(store.as_ref(), "mostar-01").await;
         (r.len() >= 6).then_some(r)
     })
     .await;
@@ -111,16 +100,7 @@ async fn story(database_url: Option<&str>) {
 
     // Presence: online, with firmware and config version from the retained status.
     let events = eventually("an online status event", WAIT, || async {
-        let now = Utc::now();
-        let ev = store
-            .status_events(
-                "mostar-01",
-                now - chrono::Duration::hours(1),
-                now + chrono::Duration::hours(1),
-                10,
-            )
-            .await
-            .ok()?;
+        let ev = recent_status_events(store.as_ref(), "mostar-01").await;
         ev.iter().any(|e| e.state == protocol::BenchState::Online).then_some(ev)
     })
     .await;
@@ -148,7 +128,7 @@ async fn story(database_url: Option<&str>) {
         .await
         .unwrap();
     eventually("the sample after the bad ones", WAIT, || async {
-        (rows(store.as_ref(), "mostar-01").await.len() == 7).then_some(())
+        (recent_telemetry(store.as_ref(), "mostar-01").await.len() == 7).then_some(())
     })
     .await;
     for reason in ["malformed_json", "invalid_type", "oversized"] {
@@ -193,7 +173,7 @@ async fn last_will_on_an_abrupt_drop_marks_the_bench_offline() {
         .unwrap();
     let store = open(&cp).await;
     eventually("the first row", WAIT, || async {
-        (!rows(store.as_ref(), "ravno-01").await.is_empty()).then_some(())
+        (!recent_telemetry(store.as_ref(), "ravno-01").await.is_empty()).then_some(())
     })
     .await;
     // Dropping the event loop closes the socket without DISCONNECT: an abrupt drop.
@@ -201,16 +181,7 @@ async fn last_will_on_an_abrupt_drop_marks_the_bench_offline() {
     let _ = eventloop.await;
     drop(client);
     let offline = eventually("an offline status event", WAIT, || async {
-        let now = Utc::now();
-        let ev = store
-            .status_events(
-                "ravno-01",
-                now - chrono::Duration::hours(1),
-                now + chrono::Duration::hours(1),
-                10,
-            )
-            .await
-            .ok()?;
+        let ev = recent_status_events(store.as_ref(), "ravno-01").await;
         ev.into_iter().find(|e| e.state == protocol::BenchState::Offline)
     })
     .await;
@@ -240,7 +211,7 @@ async fn a_bench_cannot_write_into_another_benchs_rows() {
     })
     .await;
     let store = open(&cp).await;
-    assert!(rows(store.as_ref(), "trebinje-01").await.is_empty());
+    assert!(recent_telemetry(store.as_ref(), "trebinje-01").await.is_empty());
     // The offender was disconnected: it is no longer among the live connections.
     eventually("the offender to be disconnected", WAIT, || async {
         (cp.metric("benchfleet_mqtt_connections").await == Some(0.0)).then_some(())

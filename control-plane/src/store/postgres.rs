@@ -11,16 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Executor, Row};
 use tracing::{info, warn};
 
+use super::series::{self, Dialect};
 use super::{
-    STATUS_EVENT_COLUMNS, StatusEvent, Store, StoreMode, StoreOptions, TELEMETRY_COLUMNS, TelemetryRow, ceil_to_millis,
-    decode_state, truncate_to_millis,
+    STATUS_EVENT_COLUMNS, StatusCursor, StatusEvent, Store, StoreMode, StoreOptions, TELEMETRY_COLUMNS,
+    TelemetryBucket, TelemetryRow, UsageTotals, ceil_to_millis, decode_state, truncate_to_millis,
 };
 use crate::store::Result;
 
@@ -100,6 +101,37 @@ static LATEST_STATUS_EVENTS: LazyLock<String> = LazyLock::new(|| {
          ORDER BY bench_id, at DESC, id DESC"
     )
 });
+
+static STATUS_PAGE_FIRST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, {STATUS_EVENT_COLUMNS} FROM bench_status_events \
+         WHERE bench_id = $1 ORDER BY at DESC, id DESC LIMIT $2"
+    )
+});
+
+static STATUS_PAGE_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, {STATUS_EVENT_COLUMNS} FROM bench_status_events \
+         WHERE bench_id = $1 AND (at, id) < ($2, $3) ORDER BY at DESC, id DESC LIMIT $4"
+    )
+});
+
+// Each bench's newest event before the period, then the period's events; ties on `at` in
+// insertion (id) order.
+static STATUS_HISTORY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {STATUS_EVENT_COLUMNS} FROM ( \
+             (SELECT DISTINCT ON (bench_id) id, {STATUS_EVENT_COLUMNS} FROM bench_status_events \
+              WHERE at < $1 ORDER BY bench_id, at DESC, id DESC) \
+             UNION ALL \
+             SELECT id, {STATUS_EVENT_COLUMNS} FROM bench_status_events WHERE at >= $1 AND at < $2 \
+         ) AS h ORDER BY bench_id, at, id"
+    )
+});
+
+static BUCKETS_DATE_BIN: LazyLock<String> = LazyLock::new(|| series::buckets_sql(Dialect::Postgres));
+static BUCKETS_TIME_BUCKET: LazyLock<String> = LazyLock::new(|| series::buckets_sql(Dialect::Timescale));
+static USAGE: LazyLock<String> = LazyLock::new(|| series::usage_sql(Dialect::Postgres));
 
 /// The store on PostgreSQL (`postgres://…`), TimescaleDB or plain.
 #[derive(Debug)]
@@ -390,6 +422,85 @@ impl Store for PgStore {
     async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
         let rows = sqlx::query(&LATEST_STATUS_EVENTS).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn status_events_page(
+        &self,
+        bench_id: &str,
+        before: Option<StatusCursor>,
+        limit: u32,
+    ) -> Result<Vec<(StatusCursor, StatusEvent)>> {
+        let rows = match before {
+            None => {
+                sqlx::query(&STATUS_PAGE_FIRST)
+                    .bind(bench_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(c) => {
+                sqlx::query(&STATUS_PAGE_AFTER)
+                    .bind(bench_id)
+                    .bind(truncate_to_millis(c.at))
+                    .bind(c.id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let event = status_event_from_row(row)?;
+                let cursor = StatusCursor {
+                    at: event.at,
+                    id: row.try_get("id")?,
+                };
+                Ok::<_, sqlx::Error>((cursor, event))
+            })
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn status_history(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<StatusEvent>> {
+        let rows = sqlx::query(&STATUS_HISTORY)
+            .bind(ceil_to_millis(from))
+            .bind(ceil_to_millis(to))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn telemetry_buckets(
+        &self,
+        bench_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: TimeDelta,
+    ) -> Result<Vec<TelemetryBucket>> {
+        let sql: &str = match self.mode() {
+            StoreMode::Timescale => &BUCKETS_TIME_BUCKET,
+            _ => &BUCKETS_DATE_BIN,
+        };
+        let rows = sqlx::query(sql)
+            .bind(bench_id)
+            .bind(ceil_to_millis(from))
+            .bind(ceil_to_millis(to))
+            .bind(bucket.num_milliseconds().max(1))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| series::bucket_from_row(row, row.try_get("bucket")?))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageTotals>> {
+        let rows = sqlx::query(&USAGE)
+            .bind(ceil_to_millis(from))
+            .bind(ceil_to_millis(to))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(series::usage_from_row).collect::<Result<_, _>>()?)
     }
 
     async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {

@@ -8,15 +8,17 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::series::{self, Dialect};
 use super::{
-    STATUS_EVENT_COLUMNS, StatusEvent, Store, StoreMode, TELEMETRY_COLUMNS, TelemetryRow, ceil_to_millis, decode_state,
+    STATUS_EVENT_COLUMNS, StatusCursor, StatusEvent, Store, StoreMode, TELEMETRY_COLUMNS, TelemetryBucket,
+    TelemetryRow, UsageTotals, ceil_to_millis, decode_state,
 };
 use crate::store::Result;
 
@@ -82,6 +84,39 @@ static LATEST_STATUS_EVENTS: LazyLock<String> = LazyLock::new(|| {
          ORDER BY bench_id"
     )
 });
+
+static STATUS_PAGE_FIRST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, {STATUS_EVENT_COLUMNS} FROM bench_status_events \
+         WHERE bench_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
+    )
+});
+
+static STATUS_PAGE_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, {STATUS_EVENT_COLUMNS} FROM bench_status_events \
+         WHERE bench_id = ?1 AND (at, id) < (?2, ?3) ORDER BY at DESC, id DESC LIMIT ?4"
+    )
+});
+
+// Each bench's newest event before the period (row_number, as SQLite has no DISTINCT ON), then
+// the period's events; ties on `at` in insertion (id) order.
+static STATUS_HISTORY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {STATUS_EVENT_COLUMNS} FROM ( \
+             SELECT id, {STATUS_EVENT_COLUMNS} FROM ( \
+                 SELECT id, {STATUS_EVENT_COLUMNS}, \
+                        row_number() OVER (PARTITION BY bench_id ORDER BY at DESC, id DESC) AS newest \
+                 FROM bench_status_events WHERE at < ?1 \
+             ) AS before WHERE newest = 1 \
+             UNION ALL \
+             SELECT id, {STATUS_EVENT_COLUMNS} FROM bench_status_events WHERE at >= ?1 AND at < ?2 \
+         ) AS h ORDER BY bench_id, at, id"
+    )
+});
+
+static BUCKETS: LazyLock<String> = LazyLock::new(|| series::buckets_sql(Dialect::Sqlite));
+static USAGE: LazyLock<String> = LazyLock::new(|| series::usage_sql(Dialect::Sqlite));
 
 /// The store on an SQLite file (`sqlite://PATH`, or `sqlite::memory:` for throwaway use).
 #[derive(Debug, Clone)]
@@ -238,6 +273,81 @@ impl Store for SqliteStore {
     async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
         let rows = sqlx::query(&LATEST_STATUS_EVENTS).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn status_events_page(
+        &self,
+        bench_id: &str,
+        before: Option<StatusCursor>,
+        limit: u32,
+    ) -> Result<Vec<(StatusCursor, StatusEvent)>> {
+        let rows = match before {
+            None => {
+                sqlx::query(&STATUS_PAGE_FIRST)
+                    .bind(bench_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(c) => {
+                sqlx::query(&STATUS_PAGE_AFTER)
+                    .bind(bench_id)
+                    .bind(millis(c.at))
+                    .bind(c.id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let event = status_event_from_row(row)?;
+                let cursor = StatusCursor {
+                    at: event.at,
+                    id: row.try_get("id")?,
+                };
+                Ok::<_, sqlx::Error>((cursor, event))
+            })
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn status_history(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<StatusEvent>> {
+        let rows = sqlx::query(&STATUS_HISTORY)
+            .bind(bound(from))
+            .bind(bound(to))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn telemetry_buckets(
+        &self,
+        bench_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: TimeDelta,
+    ) -> Result<Vec<TelemetryBucket>> {
+        let rows = sqlx::query(&BUCKETS)
+            .bind(bench_id)
+            .bind(bound(from))
+            .bind(bound(to))
+            .bind(bucket.num_milliseconds().max(1))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| series::bucket_from_row(row, time_from_millis(row.try_get("bucket")?)?))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageTotals>> {
+        let rows = sqlx::query(&USAGE)
+            .bind(bound(from))
+            .bind(bound(to))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(series::usage_from_row).collect::<Result<_, _>>()?)
     }
 
     async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {

@@ -1,0 +1,459 @@
+//! Router-wide tests: the role matrix over every documented route, the OpenAPI document against
+//! the router, and the middleware (request ids, problems for unknown routes, time limits,
+//! body limits, the request-duration histogram, the `/metrics` exposition).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Request, StatusCode, header};
+use axum::routing::post;
+use protocol::Role;
+use protocol::api::{PROBLEM_CONTENT_TYPE, Problem};
+use serde::Deserialize;
+use tower::ServiceExt;
+
+use super::testing::{Harness, on_both_backends, request, secret, token};
+use super::{ApiConfig, openapi};
+
+/// Who may call what. Every operation of the OpenAPI document must be listed here, so a new
+/// route cannot ship without a decision (and a check) of who may use it.
+const READERS: &[Role] = &[Role::Admin, Role::Operator, Role::Viewer];
+
+/// `(method, path template, query for a valid call, roles; None = unauthenticated route)`.
+const MATRIX: &[(&str, &str, &str, Option<&[Role]>)] = &[
+    ("GET", "/healthz", "", None),
+    ("GET", "/readyz", "", None),
+    ("GET", "/metrics", "", None),
+    ("GET", "/api/v1/benches", "?state=online", Some(READERS)),
+    ("GET", "/api/v1/benches/{id}", "", Some(READERS)),
+    ("GET", "/api/v1/benches/{id}/status-events", "?limit=5", Some(READERS)),
+    (
+        "GET",
+        "/api/v1/benches/{id}/telemetry",
+        "?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&bucket=1h",
+        Some(READERS),
+    ),
+    ("GET", "/api/v1/fleet/summary", "", Some(READERS)),
+    (
+        "GET",
+        "/api/v1/reports/uptime",
+        "?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z",
+        Some(READERS),
+    ),
+    ("GET", "/api/v1/events", "", Some(READERS)),
+];
+
+/// Every `(method, path)` the OpenAPI document describes.
+fn documented() -> BTreeSet<(String, String)> {
+    let spec = openapi::finish(super::routes().1);
+    let mut ops = BTreeSet::new();
+    for (path, item) in &spec.paths.paths {
+        let methods = [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+            ("HEAD", &item.head),
+            ("OPTIONS", &item.options),
+        ];
+        for (method, op) in methods {
+            if op.is_some() {
+                ops.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "mostar-01")
+}
+
+/// Status and headers only: some bodies (event streams) never end.
+async fn head(h: &Harness, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap) {
+    let response = h.app().oneshot(req).await.unwrap();
+    (response.status(), response.headers().clone())
+}
+
+async fn role_matrix(h: &Harness) {
+    let listed: BTreeSet<_> = MATRIX
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented(),
+        listed,
+        "the role matrix must list exactly the documented routes"
+    );
+    let callers = [
+        None,
+        Some(Role::Admin),
+        Some(Role::Operator),
+        Some(Role::Viewer),
+        Some(Role::Cso),
+        Some(Role::Bench),
+    ];
+    for (method, path, query, roles) in MATRIX {
+        assert_eq!(*method, "GET");
+        let uri = format!("{}{query}", concrete(path));
+        for caller in callers {
+            let (status, headers) = head(h, request(&uri, caller)).await;
+            let expected = match (roles, caller) {
+                (None, _) => StatusCode::OK,
+                (Some(_), None) => StatusCode::UNAUTHORIZED,
+                (Some(allowed), Some(role)) if allowed.contains(&role) => StatusCode::OK,
+                (Some(_), Some(_)) => StatusCode::FORBIDDEN,
+            };
+            assert_eq!(status, expected, "{} {uri} as {caller:?}", h.backend());
+            if status == StatusCode::UNAUTHORIZED {
+                assert_eq!(headers[header::WWW_AUTHENTICATE], r#"Bearer realm="benchfleet""#);
+            }
+            if !status.is_success() {
+                assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE, "{uri}");
+            }
+        }
+        if roles.is_some() {
+            // Forged, expired and malformed tokens are 401 with an `invalid_token` challenge.
+            let forged = protocol::token::Secret::new(b"not-the-server-secret-0123456789ab".to_vec())
+                .sign(&protocol::Claims::new(Role::Admin, "mallory", Duration::from_secs(60)));
+            let mut expired = protocol::Claims::new(Role::Admin, "root", Duration::from_secs(60));
+            expired.exp = chrono::Utc::now().timestamp() - 1;
+            for bad in [forged, secret().sign(&expired), "garbage".to_owned()] {
+                let req = Request::get(&uri)
+                    .header(header::AUTHORIZATION, format!("Bearer {bad}"))
+                    .body(Body::empty())
+                    .unwrap();
+                let (status, headers) = head(h, req).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+                assert!(
+                    headers[header::WWW_AUTHENTICATE]
+                        .to_str()
+                        .unwrap()
+                        .contains(r#"error="invalid_token""#)
+                );
+            }
+        }
+    }
+}
+
+on_both_backends!(role_matrix);
+
+#[tokio::test]
+async fn spec_and_router_agree() {
+    let h = Harness::sqlite().await;
+    let (status, headers, body) = h.get(openapi::SPEC_PATH, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let spec: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert!(spec["components"]["schemas"]["Problem"].is_object());
+    assert!(spec["components"]["schemas"]["Bench"].is_object());
+
+    let paths = spec["paths"].as_object().unwrap();
+    let served: BTreeSet<_> = paths
+        .iter()
+        .flat_map(|(p, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), p.clone()))
+        })
+        .collect();
+    assert_eq!(served, documented(), "the served document is the generated one");
+
+    for (method, path) in documented() {
+        let op = &paths[&path][method.to_lowercase()];
+        let protected = path.starts_with("/api/v1/");
+        assert_eq!(op["security"].is_array(), protected, "{method} {path}");
+        for code in ["400", "401", "403", "500"] {
+            assert_eq!(
+                op["responses"][code].is_object(),
+                protected,
+                "{method} {path}: response {code}"
+            );
+        }
+        assert!(op["responses"]["200"].is_object(), "{method} {path}");
+        assert_eq!(
+            op["responses"]["404"].is_object(),
+            path.contains('{'),
+            "{method} {path}"
+        );
+        // The router serves the documented method and refuses the others with a problem.
+        let uri = concrete(&path);
+        let (status, _) = head(&h, request(&uri, Some(Role::Admin))).await;
+        assert_ne!(status, StatusCode::NOT_FOUND, "{method} {uri}");
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        for other in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            let req = Request::builder()
+                .method(other.clone())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let (status, headers, _) = h.send(req).await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{other} {uri}");
+            assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
+        }
+    }
+    // Parameters are documented with the names the handlers accept.
+    let params = |path: &str| -> Vec<String> {
+        paths[path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(params("/api/v1/benches/{id}/telemetry"), ["id", "from", "to", "bucket"]);
+    assert_eq!(
+        params("/api/v1/reports/uptime"),
+        ["from", "to", "municipality", "format"]
+    );
+    assert_eq!(params("/api/v1/benches"), ["state", "municipality"]);
+
+    // The docs UI is served from embedded assets.
+    let (status, _, body) = h.get("/docs/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("swagger-ui"));
+    let (status, headers, _) = h.get("/docs", None).await;
+    assert!(status.is_redirection());
+    assert_eq!(headers[header::LOCATION], "/docs/");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_request_ids() {
+    let h = Harness::sqlite().await;
+    let (status, headers, body) = h.get("/api/v1/nothing-here", Some(Role::Admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
+    let problem: Problem = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem.kind, "urn:benchfleet:problem:not-found");
+    // Every response carries a request id; problems quote it.
+    let id = headers["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(problem.request_id.as_deref(), Some(id));
+    // A client's own id is kept.
+    let req = Request::get("/api/v1/benches/nope")
+        .header(header::AUTHORIZATION, format!("Bearer {}", token(Role::Viewer)))
+        .header("x-request-id", "client-chosen-42")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, body) = h.send(req).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["x-request-id"], "client-chosen-42");
+    let problem: Problem = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem.detail, r#"there is no bench "nope" in the fleet"#);
+    assert_eq!(problem.request_id.as_deref(), Some("client-chosen-42"));
+    h.stop().await;
+}
+
+async fn readiness(h: &Harness) {
+    let (status, body) = h.get_json("/readyz", Role::Viewer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["store"]["reachable"], true);
+    assert_eq!(
+        body["store"]["mode"],
+        if h.backend() == "sqlite" { "sqlite" } else { "postgres" }
+    );
+    h.broker.listening.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (status, body) = h.get_json("/readyz", Role::Viewer).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body["broker"],
+        serde_json::json!({"listening": false, "connections": 0})
+    );
+    let (status, body) = h.get_json("/healthz", Role::Viewer).await;
+    assert_eq!((status, body), (StatusCode::OK, serde_json::json!({"status": "ok"})));
+}
+
+on_both_backends!(readiness);
+
+#[tokio::test]
+async fn slow_requests_time_out_with_a_problem() {
+    let mut h = Harness::sqlite().await;
+    h.state.config = ApiConfig {
+        request_timeout: Duration::ZERO,
+        ..ApiConfig::default()
+    };
+    let (status, _, body) = h.get("/api/v1/fleet/summary", Some(Role::Viewer)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Problem = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem.kind, "urn:benchfleet:problem:timeout");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn json_bodies_are_strict_and_bounded() {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Rule {
+        org: String,
+        priority: u8,
+    }
+    let app = axum::Router::new()
+        .route(
+            "/rules",
+            post(|super::problem::Json(r): super::problem::Json<Rule>| async move { r.org }),
+        )
+        .layer(DefaultBodyLimit::max(64));
+    let send = |content_type: &'static str, body: &'static str| {
+        let app = app.clone();
+        async move {
+            let req = Request::post("/rules")
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from(body))
+                .unwrap();
+            let response = app.oneshot(req).await.unwrap();
+            let status = response.status();
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (status, bytes)
+        }
+    };
+    let (status, body) = send("application/json", r#"{"org":"lda","priority":1}"#).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"lda"[..]));
+    let (status, body) = send("application/json", r#"{"org":"lda","priority":1,"prio":2}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let problem: Problem = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem.field.as_deref(), Some("prio"));
+    assert!(problem.detail.contains("unknown field `prio`"), "{}", problem.detail);
+    let (status, body) = send("application/json", r#"{"org":"lda","priority":300}"#).await;
+    let problem: Problem = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, problem.field.as_deref()),
+        (StatusCode::BAD_REQUEST, Some("priority"))
+    );
+    let (status, _) = send("application/json", r#"{"org":"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send("text/plain", r#"{"org":"lda","priority":1}"#).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, body) = send(
+        "application/json",
+        r#"{"org":"a very long organisation name that does not fit","priority":1}"#,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
+
+/// The metric names the issue lists, all of which must be exposed.
+const EXPOSED: &[&str] = &[
+    "benchfleet_bench_up",
+    "benchfleet_bench_battery_percent",
+    "benchfleet_bench_solar_watts",
+    "benchfleet_bench_sessions_active",
+    "benchfleet_bench_wifi_clients",
+    "benchfleet_bench_rx_bytes_total",
+    "benchfleet_bench_tx_bytes_total",
+    "benchfleet_bench_last_seen_timestamp_seconds",
+    "benchfleet_mqtt_connections",
+    "benchfleet_mqtt_messages_received_total",
+    "benchfleet_mqtt_messages_dropped_total",
+    "benchfleet_ingest_batch_rows",
+    "benchfleet_ingest_flush_duration_seconds",
+    "benchfleet_store_write_errors_total",
+    "benchfleet_ingest_buffered_rows",
+    "benchfleet_http_request_duration_seconds",
+];
+
+/// Checks the Prometheus text format line by line; returns the sample names.
+fn parse_exposition(text: &str) -> BTreeSet<String> {
+    let mut helped = BTreeSet::new();
+    let mut typed = BTreeSet::new();
+    let mut samples = BTreeSet::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().unwrap().to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            let name = parts.next().unwrap().to_owned();
+            let kind = parts.next().unwrap();
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "info", "unknown"].contains(&kind),
+                "{line}"
+            );
+            typed.insert(name);
+        } else if line.starts_with("# EOF") {
+        } else {
+            assert!(!line.starts_with('#'), "unexpected comment: {line}");
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+            assert!(value.parse::<f64>().is_ok(), "value of {line}");
+            let name = series.split('{').next().unwrap();
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "metric name {name}"
+            );
+            if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
+                assert!(labels.starts_with('{') && labels.ends_with('}'), "labels of {line}");
+            }
+            samples.insert(name.to_owned());
+        }
+    }
+    for name in &typed {
+        assert!(helped.contains(name), "{name} has a TYPE but no HELP");
+    }
+    // Each sample belongs to a typed family (counters end in _total, histograms in _bucket…).
+    for s in &samples {
+        let family = ["_total", "_bucket", "_count", "_sum", "_created"]
+            .iter()
+            .find_map(|suffix| s.strip_suffix(suffix).filter(|f| typed.contains(*f)))
+            .unwrap_or(s);
+        assert!(typed.contains(family), "sample {s} has no TYPE");
+    }
+    samples.into_iter().chain(typed).collect()
+}
+
+async fn metrics_exposition(h: &Harness) {
+    // Something for every per-bench metric to report.
+    let payload = br#"{"v":1,"ts":"2026-11-26T10:00:00Z","seq":1,"power":{"solar_w":61.5,"battery_pct":87.5},
+        "network":{"rx_bytes":1000,"tx_bytes":500,"wifi_clients":4},"sessions":{"wifi":4,"usb":2,"kiosk":1}}"#;
+    crate::ingest::telemetry(&h.state.ingest, "mostar-01", payload, chrono::Utc::now()).unwrap();
+    for uri in [
+        "/api/v1/benches/mostar-01",
+        "/api/v1/benches/mostar-01",
+        "/api/v1/benches/no-such-bench",
+    ] {
+        h.get(uri, Some(Role::Viewer)).await;
+    }
+    let (status, headers, body) = h.get("/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let names = parse_exposition(&text);
+    for name in EXPOSED {
+        assert!(names.contains(*name), "{name} missing from /metrics");
+    }
+    // Route templates, never raw paths.
+    assert!(
+        text.contains(r#"benchfleet_http_request_duration_seconds_count{route="/api/v1/benches/{id}",status="200"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"benchfleet_http_request_duration_seconds_count{route="/api/v1/benches/{id}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("no-such-bench"));
+    assert!(text.contains(r#"benchfleet_bench_sessions_active{bench="mostar-01",kind="usb"} 2"#));
+}
+
+on_both_backends!(metrics_exposition);

@@ -1,0 +1,248 @@
+//! SQL for time-bucketed telemetry and usage totals, written once for every backend.
+//!
+//! The statements differ only in a few expressions (time buckets, time spans, casts), which
+//! [`Dialect`] supplies: `time_bucket` on TimescaleDB, `date_bin` on plain PostgreSQL, integer
+//! arithmetic on SQLite's millisecond times. Counter increases use the `lag()` window function
+//! (SQLite 3.25+), so a reboot's counter reset is handled inside the database on all three.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::{Agg, ENERGY_MAX_GAP_MS, TelemetryBucket, UsageTotals};
+
+/// The SQL flavour of a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    Sqlite,
+    Postgres,
+    Timescale,
+}
+
+/// The since-boot counters whose increases are computed.
+const COUNTERS: [&str; 5] = ["rx_bytes", "tx_bytes", "wifi_started", "usb_started", "kiosk_started"];
+
+impl Dialect {
+    /// The `n`-th bind parameter.
+    fn param(self, n: u8) -> String {
+        match self {
+            Self::Sqlite => format!("?{n}"),
+            Self::Postgres | Self::Timescale => format!("${n}"),
+        }
+    }
+
+    /// Start of the epoch-aligned bucket of `ts`, the width being parameter `width_param` in ms.
+    fn bucket(self, width_param: &str) -> String {
+        match self {
+            // Floor, not truncation, so times before 1970 land in the right bucket too.
+            Self::Sqlite => format!("(ts - (((ts % {w}) + {w}) % {w}))", w = width_param),
+            Self::Postgres => {
+                format!("date_bin({width_param}::int8 * INTERVAL '1 millisecond', ts, TIMESTAMPTZ 'epoch')")
+            }
+            Self::Timescale => {
+                format!("time_bucket({width_param}::int8 * INTERVAL '1 millisecond', ts, TIMESTAMPTZ 'epoch')")
+            }
+        }
+    }
+
+    /// Milliseconds between the sample and the one before it.
+    fn span_ms(self) -> &'static str {
+        match self {
+            Self::Sqlite => "(ts - p_ts)",
+            Self::Postgres | Self::Timescale => "(extract(epoch FROM ts - p_ts) * 1000)::int8",
+        }
+    }
+
+    fn float(self, expr: &str) -> String {
+        match self {
+            Self::Sqlite => format!("CAST({expr} AS REAL)"),
+            Self::Postgres | Self::Timescale => format!("({expr})::float8"),
+        }
+    }
+
+    /// PostgreSQL sums `bigint` into `numeric`; bring it back.
+    fn int(self, expr: &str) -> String {
+        match self {
+            Self::Sqlite => expr.to_owned(),
+            Self::Postgres | Self::Timescale => format!("({expr})::int8"),
+        }
+    }
+}
+
+/// `s`: the selected samples with the previous sample's time and counters (`p_…`) and whether
+/// the bench rebooted in between; `i`: plus the pair's span and each counter's increase.
+fn increments_cte(d: Dialect, extra_columns: &str, filter: &str, partition: &str) -> String {
+    let lags: String = COUNTERS
+        .iter()
+        .map(|c| format!(", {c}, lag({c}) OVER w AS p_{c}"))
+        .collect();
+    let increases: String = COUNTERS
+        .iter()
+        .map(|c| {
+            format!(
+                ", CASE WHEN {c} IS NULL OR p_{c} IS NULL THEN NULL \
+                        WHEN reboot OR {c} < p_{c} THEN {c} \
+                        ELSE {c} - p_{c} END AS inc_{c}"
+            )
+        })
+        .collect();
+    format!(
+        "WITH s AS ( \
+             SELECT ts, {extra_columns}, lag(ts) OVER w AS p_ts, \
+                    coalesce(uptime_s < lag(uptime_s) OVER w, FALSE) AS reboot{lags} \
+             FROM telemetry WHERE {filter} \
+             WINDOW w AS ({partition} ORDER BY ts, seq) \
+         ), i AS ( \
+             SELECT *, {span} AS span_ms{increases} FROM s \
+         ) ",
+        span = d.span_ms(),
+    )
+}
+
+/// Parameters: bench id, from, to (as stored), bucket width in ms.
+pub(super) fn buckets_sql(d: Dialect) -> String {
+    let (p1, p2, p3, p4) = (d.param(1), d.param(2), d.param(3), d.param(4));
+    let cte = increments_cte(
+        d,
+        &format!(
+            "{bucket} AS bucket, solar_w, battery_pct, load_w, cpu_temp_c, enclosure_temp_c, \
+             sessions_wifi, sessions_usb, sessions_kiosk, wifi_clients",
+            bucket = d.bucket(&p4)
+        ),
+        &format!("bench_id = {p1} AND ts >= {p2} AND ts < {p3}"),
+        "",
+    );
+    let stats: String = ["solar_w", "battery_pct", "load_w", "cpu_temp_c", "enclosure_temp_c"]
+        .iter()
+        .map(|c| format!(", avg({c}) AS {c}_avg, min({c}) AS {c}_min, max({c}) AS {c}_max"))
+        .collect();
+    let maxima: String = ["sessions_wifi", "sessions_usb", "sessions_kiosk", "wifi_clients"]
+        .iter()
+        .map(|c| format!(", {} AS {c}_max", d.int(&format!("max({c})"))))
+        .collect();
+    let bandwidth: String = ["rx_bytes", "tx_bytes"]
+        .iter()
+        .map(|c| {
+            format!(
+                ", {} AS {c}_increase, {} AS {c}_span_ms",
+                d.float(&format!("sum(inc_{c})")),
+                d.int(&format!("sum(CASE WHEN inc_{c} IS NOT NULL THEN span_ms END)")),
+            )
+        })
+        .collect();
+    let started: String = ["wifi_started", "usb_started", "kiosk_started"]
+        .iter()
+        .map(|c| format!(", {} AS {c}", d.int(&format!("sum(inc_{c})"))))
+        .collect();
+    format!(
+        "{cte} SELECT bucket, count(*) AS samples{stats}{maxima}{bandwidth}{started} \
+         FROM i GROUP BY bucket ORDER BY bucket"
+    )
+}
+
+/// Parameters: from, to (as stored).
+pub(super) fn usage_sql(d: Dialect) -> String {
+    let (p1, p2) = (d.param(1), d.param(2));
+    let cte = increments_cte(
+        d,
+        "bench_id, solar_w, lag(solar_w) OVER w AS p_solar_w",
+        &format!("ts >= {p1} AND ts < {p2}"),
+        "PARTITION BY bench_id",
+    );
+    let bytes = |c: &str| format!("coalesce({}, 0.0)", d.float(&format!("sum(inc_{c})")));
+    let sessions = ["wifi_started", "usb_started", "kiosk_started"]
+        .iter()
+        .map(|c| format!("coalesce({}, 0)", d.int(&format!("sum(inc_{c})"))))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    format!(
+        "{cte} SELECT bench_id, count(*) AS samples, \
+             coalesce(sum(CASE WHEN span_ms <= {ENERGY_MAX_GAP_MS} \
+                          THEN (solar_w + p_solar_w) * {span} / 7200000 END), 0.0) AS solar_wh, \
+             {rx} AS rx_bytes, {tx} AS tx_bytes, {sessions} AS sessions_started \
+         FROM i GROUP BY bench_id ORDER BY bench_id",
+        span = d.float("span_ms"),
+        rx = bytes("rx_bytes"),
+        tx = bytes("tx_bytes"),
+    )
+}
+
+fn agg<'r, R>(row: &'r R, column: &str) -> Result<Option<Agg>, sqlx::Error>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let get = |suffix: &str| row.try_get::<Option<f64>, _>(format!("{column}_{suffix}").as_str());
+    Ok(match (get("avg")?, get("min")?, get("max")?) {
+        (Some(avg), Some(min), Some(max)) => Some(Agg { avg, min, max }),
+        _ => None,
+    })
+}
+
+/// Decodes a row of [`buckets_sql`]; the backend decodes `bucket` itself (`start`).
+pub(super) fn bucket_from_row<'r, R>(row: &'r R, start: DateTime<Utc>) -> Result<TelemetryBucket, sqlx::Error>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let required =
+        |column: &str| agg(row, column)?.ok_or_else(|| sqlx::Error::Decode(format!("bucket without {column}").into()));
+    Ok(TelemetryBucket {
+        start,
+        samples: row.try_get("samples")?,
+        solar_w: required("solar_w")?,
+        battery_pct: required("battery_pct")?,
+        load_w: agg(row, "load_w")?,
+        cpu_temp_c: agg(row, "cpu_temp_c")?,
+        enclosure_temp_c: agg(row, "enclosure_temp_c")?,
+        sessions_wifi_max: row.try_get("sessions_wifi_max")?,
+        sessions_usb_max: row.try_get("sessions_usb_max")?,
+        sessions_kiosk_max: row.try_get("sessions_kiosk_max")?,
+        wifi_clients_max: row.try_get("wifi_clients_max")?,
+        rx_increase: row.try_get("rx_bytes_increase")?,
+        rx_span_ms: row.try_get("rx_bytes_span_ms")?,
+        tx_increase: row.try_get("tx_bytes_increase")?,
+        tx_span_ms: row.try_get("tx_bytes_span_ms")?,
+        wifi_started: row.try_get("wifi_started")?,
+        usb_started: row.try_get("usb_started")?,
+        kiosk_started: row.try_get("kiosk_started")?,
+    })
+}
+
+/// Decodes a row of [`usage_sql`].
+pub(super) fn usage_from_row<'r, R>(row: &'r R) -> Result<UsageTotals, sqlx::Error>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    f64: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(UsageTotals {
+        bench_id: row.try_get("bench_id")?,
+        samples: row.try_get("samples")?,
+        solar_wh: row.try_get("solar_wh")?,
+        rx_bytes: row.try_get("rx_bytes")?,
+        tx_bytes: row.try_get("tx_bytes")?,
+        sessions_started: row.try_get("sessions_started")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_dialect_buckets_its_own_way() {
+        assert!(buckets_sql(Dialect::Sqlite).contains("(ts - (((ts % ?4) + ?4) % ?4))"));
+        assert!(buckets_sql(Dialect::Postgres).contains("date_bin($4::int8"));
+        assert!(buckets_sql(Dialect::Timescale).contains("time_bucket($4::int8"));
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Timescale] {
+            assert!(usage_sql(d).contains("PARTITION BY bench_id ORDER BY ts, seq"));
+            assert!(!buckets_sql(d).contains("PARTITION BY"));
+        }
+    }
+}
