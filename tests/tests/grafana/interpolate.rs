@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, Utc};
 
 use super::dashboard::parse_duration;
 
@@ -41,6 +41,8 @@ impl Context {
         vars: BTreeMap<String, VarValue>,
     ) -> Self {
         let raw = back / 1000;
+        // Grafana's times are JavaScript dates: milliseconds.
+        let now = now.trunc_subsecs(3);
         Self {
             from: now - back,
             to: now,
