@@ -507,7 +507,7 @@ fn check_values(results: &BTreeMap<(String, String), Ran>) {
             continue;
         }
         let columns: &[&str] = if title.starts_with("Bandwidth") {
-            &["download", "upload"]
+            &["received", "sent"]
         } else if title.starts_with("Sessions started per hour") {
             &["Wi-Fi", "USB", "kiosk"]
         } else {
@@ -529,8 +529,8 @@ fn check_values(results: &BTreeMap<(String, String), Ran>) {
         2 + 2 * 11,
         "bandwidth and sessions: the default bench and each that reported"
     );
-    let download = get("bench-detail.json", "Bandwidth").numbers("download");
-    assert!(download.len() > 100, "{} bandwidth points", download.len());
+    let received = get("bench-detail.json", "Bandwidth").numbers("received");
+    assert!(received.len() > 100, "{} bandwidth points", received.len());
     let wifi = get("bench-detail.json", "Sessions started per hour").numbers("Wi-Fi");
     assert!(wifi.iter().sum::<f64>() > 0.0);
     let live = get("bench-detail.json", &format!("Bandwidth [{}]", fleet::MAGLAJ));
