@@ -79,6 +79,9 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Comment lines on idle event streams, so proxies keep them open.
     pub events_keep_alive: Duration,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>` (a static scrape token, not a
+    /// JWT); otherwise it is open like `/healthz`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -87,6 +90,7 @@ impl Default for ApiConfig {
             body_limit_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             events_keep_alive: Duration::from_secs(15),
+            metrics_token: None,
         }
     }
 }

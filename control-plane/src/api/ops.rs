@@ -2,11 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use protocol::api::Problem;
 use serde_json::json;
 
 use super::AppState;
+use super::problem::ApiError;
 
 /// The process is up.
 #[utoipa::path(
@@ -60,13 +62,35 @@ pub(super) async fn readyz(State(s): State<AppState>) -> Response {
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4",
-               content_type = "text/plain; version=0.0.4; charset=utf-8", body = String))
+    description = "Prometheus text format. Open unless the server is configured with a scrape \
+                   token, which then must be sent as `Authorization: Bearer <token>`.",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4",
+         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, description = "A scrape token is configured and was not sent",
+         content_type = "application/problem+json", body = Problem),
+    )
 )]
-pub(super) async fn metrics(State(s): State<AppState>) -> Response {
+pub(super) async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &s.config.metrics_token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        if !sent.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
+            return ApiError::unauthorized("/metrics needs the configured scrape token", None).into_response();
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         s.metrics.encode(),
     )
         .into_response()
+}
+
+/// Compares without returning early, so response times do not reveal how much of a guess matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }

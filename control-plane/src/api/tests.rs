@@ -174,12 +174,13 @@ async fn spec_and_router_agree() {
         let op = &paths[&path][method.to_lowercase()];
         let protected = path.starts_with("/api/v1/");
         assert_eq!(op["security"].is_array(), protected, "{method} {path}");
-        for code in ["400", "401", "403", "500"] {
-            assert_eq!(
-                op["responses"][code].is_object(),
-                protected,
-                "{method} {path}: response {code}"
-            );
+        for code in ["400", "401", "403", "500", "503"] {
+            if protected {
+                assert!(op["responses"][code].is_object(), "{method} {path}: response {code}");
+            }
+        }
+        if !protected {
+            assert!(op["responses"]["403"].is_null(), "{method} {path}: no roles, no 403");
         }
         assert!(op["responses"]["200"].is_object(), "{method} {path}");
         assert_eq!(
@@ -279,16 +280,63 @@ async fn readiness(h: &Harness) {
 on_both_backends!(readiness);
 
 #[tokio::test]
+async fn metrics_can_require_a_scrape_token() {
+    let mut h = Harness::sqlite().await;
+    h.state.config.metrics_token = Some("scrape-me-0123456789".into());
+    let (status, headers, _) = h.get("/metrics", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers[header::WWW_AUTHENTICATE], r#"Bearer realm="benchfleet""#);
+    // A JWT, even an admin's, is not the scrape token.
+    let (status, _, _) = h.get("/metrics", Some(Role::Admin)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let req = Request::get("/metrics")
+        .header(header::AUTHORIZATION, "Bearer scrape-me-0123456789")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = h.send(req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("# HELP benchfleet_http_request_duration_seconds "));
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn slow_requests_time_out_with_a_problem() {
     let mut h = Harness::sqlite().await;
     h.state.config = ApiConfig {
-        request_timeout: Duration::ZERO,
+        request_timeout: Duration::from_millis(50),
         ..ApiConfig::default()
     };
-    let (status, _, body) = h.get("/api/v1/fleet/summary", Some(Role::Viewer)).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // The API's time limit around a handler that never answers.
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                "never"
+            }),
+        )
+        .route("/fast", axum::routing::get(|| async { "done" }))
+        .layer(axum::middleware::from_fn_with_state(h.state.clone(), super::limit_time));
+    let started = std::time::Instant::now();
+    let response = app
+        .clone()
+        .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     let problem: Problem = serde_json::from_slice(&body).unwrap();
     assert_eq!(problem.kind, "urn:benchfleet:problem:timeout");
+    let response = app
+        .oneshot(Request::get("/fast").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     h.stop().await;
 }
 
