@@ -115,6 +115,12 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         "store ready"
     );
     let metrics = Arc::new(Metrics::new());
+    // Every refusal reason exists from the start, so rates are 0 rather than "no data".
+    for reason in broker::DenyReason::ALL {
+        let _ = metrics.mqtt_connections_denied.get_or_create(&ReasonLabel {
+            reason: reason.as_str(),
+        });
+    }
 
     // Each stage has its own stop signal so shutdown can drain them in order.
     let stop_broker = CancellationToken::new();

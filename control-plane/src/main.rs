@@ -214,11 +214,11 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     if let Some((_, token_file)) = &demo_fleet {
         println!();
         println!("Demo: 12 simulated benches are connecting over MQTT; their numbers move every few seconds.");
-        println!(
-            "  fleet presence:  curl -s http://{}/metrics | grep benchfleet_bench_state",
-            running.api_addr
-        );
-        println!("  operator token:  {}", token_file.display());
+        let api = running.api_addr;
+        let token = token_file.display();
+        println!("  API docs:  http://{api}/docs");
+        println!("  console:   cargo run --release -p tui-console -- --api http://{api} --token-file {token}");
+        println!("  fleet:     curl -s -H \"Authorization: Bearer $(cat {token})\" http://{api}/api/v1/benches");
     }
     println!("Stop with Ctrl-C.");
     wait_for_signal().await;

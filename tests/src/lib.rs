@@ -32,6 +32,8 @@ pub fn binary(name: &str) -> PathBuf {
             "control-plane",
             "-p",
             "bench-sim",
+            "-p",
+            "tui-console",
             "--bins",
             "--target-dir",
         ])

@@ -1,0 +1,284 @@
+//! Background fetching: polls the fleet, summary and readiness on an interval, fetches the
+//! focused bench's detail and telemetry, follows the live event stream (reconnecting with
+//! backoff), and turns every answer into an [`Event`] for the update loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::{Instant, sleep, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::sse::{SseEvent, SseParser};
+use crate::api::{ApiError, BenchStateEvent, Client, LaggedEvent, TelemetryEvent};
+use crate::app::{Feature, Focus};
+use crate::event::{ApiEvent, Event, StreamEvent};
+
+/// How often optional features are probed for (they appear with control-plane upgrades).
+const PROBE_EVERY: Duration = Duration::from_secs(60);
+/// A stream silent for this long is dead: the server sends a comment every 15 s.
+const STREAM_IDLE: Duration = Duration::from_secs(45);
+const STREAM_BACKOFF_MIN: Duration = Duration::from_secs(1);
+const STREAM_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The running background tasks; they stop when the token is cancelled.
+pub struct Feed {
+    focus: watch::Sender<Option<Focus>>,
+    refresh: Arc<Notify>,
+}
+
+impl Feed {
+    /// Starts polling every `every` and following the event stream.
+    pub fn spawn(client: Client, every: Duration, tx: mpsc::Sender<Event>, cancel: CancellationToken) -> Self {
+        let (focus, focus_rx) = watch::channel(None);
+        let refresh = Arc::new(Notify::new());
+        tokio::spawn(poll_fleet(
+            client.clone(),
+            every,
+            tx.clone(),
+            refresh.clone(),
+            cancel.clone(),
+        ));
+        tokio::spawn(poll_bench(
+            client.clone(),
+            every,
+            focus_rx,
+            tx.clone(),
+            refresh.clone(),
+            cancel.clone(),
+        ));
+        tokio::spawn(follow_stream(client, tx, refresh.clone(), cancel));
+        Self { focus, refresh }
+    }
+
+    /// Fetch one bench's detail and telemetry from now on (or stop, with `None`).
+    pub fn focus(&self, focus: Option<Focus>) {
+        self.focus.send_replace(focus);
+    }
+
+    /// Poll everything now.
+    pub fn refresh(&self) {
+        self.refresh.notify_waiters();
+    }
+}
+
+async fn send(tx: &mpsc::Sender<Event>, event: ApiEvent) -> bool {
+    tx.send(Event::Api(event)).await.is_ok()
+}
+
+/// Logs a failed request once per distinct error, not on every retry.
+fn log_failure(what: &str, last: &mut Option<ApiError>, result: Result<(), &ApiError>) {
+    match result {
+        Ok(()) if last.is_some() => {
+            tracing::info!(request = what, "request succeeds again");
+            *last = None;
+        }
+        Ok(()) => {}
+        Err(e) if last.as_ref() != Some(e) => {
+            tracing::warn!(request = what, error = %e, "request failed; retrying");
+            *last = Some(e.clone());
+        }
+        Err(_) => {}
+    }
+}
+
+async fn poll_fleet(
+    client: Client,
+    every: Duration,
+    tx: mpsc::Sender<Event>,
+    refresh: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let mut probe_due = Instant::now();
+    let mut last_error = None;
+    loop {
+        let (benches, summary, readiness) = tokio::join!(client.benches(), client.summary(), client.readiness());
+        log_failure("benches", &mut last_error, benches.as_ref().map(|_| ()));
+        if !send(&tx, ApiEvent::Benches(benches)).await
+            || !send(&tx, ApiEvent::Summary(summary)).await
+            || !send(&tx, ApiEvent::Readiness(readiness)).await
+        {
+            return;
+        }
+        if Instant::now() >= probe_due {
+            for feature in Feature::ALL {
+                let result = client.probe(feature.path()).await;
+                if !send(&tx, ApiEvent::Feature { feature, result }).await {
+                    return;
+                }
+            }
+            probe_due = Instant::now() + PROBE_EVERY;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = sleep(every) => {}
+            () = refresh.notified() => {}
+        }
+    }
+}
+
+async fn poll_bench(
+    client: Client,
+    every: Duration,
+    mut focus: watch::Receiver<Option<Focus>>,
+    tx: mpsc::Sender<Event>,
+    refresh: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let current = focus.borrow_and_update().clone();
+        if let Some(f) = &current {
+            let (from, to) = f.window.range(Utc::now());
+            let (detail, series) = tokio::join!(
+                client.bench(&f.id),
+                client.telemetry(&f.id, from, to, f.window.bucket())
+            );
+            let detail = ApiEvent::Detail {
+                id: f.id.clone(),
+                result: detail,
+            };
+            let series = ApiEvent::Telemetry {
+                id: f.id.clone(),
+                window: f.window,
+                result: series,
+            };
+            if !send(&tx, detail).await || !send(&tx, series).await {
+                return;
+            }
+        }
+        let wait = async {
+            match current {
+                Some(_) => sleep(every).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = focus.changed() => if changed.is_err() { return },
+            () = wait => {}
+            () = refresh.notified() => {}
+        }
+    }
+}
+
+async fn follow_stream(client: Client, tx: mpsc::Sender<Event>, refresh: Arc<Notify>, cancel: CancellationToken) {
+    let mut backoff = STREAM_BACKOFF_MIN;
+    loop {
+        let error = tokio::select! {
+            () = cancel.cancelled() => return,
+            e = read_stream(&client, &tx, &refresh, &mut backoff) => e,
+        };
+        let Some(error) = error else {
+            return;
+        };
+        tracing::debug!(error = %error, retry_in = ?backoff, "event stream down");
+        if !send(&tx, ApiEvent::Stream(StreamEvent::Down(error))).await {
+            return;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(STREAM_BACKOFF_MAX);
+    }
+}
+
+/// Reads one connection of the stream; returns why it ended, or `None` when the UI is gone.
+async fn read_stream(
+    client: &Client,
+    tx: &mpsc::Sender<Event>,
+    refresh: &Notify,
+    backoff: &mut Duration,
+) -> Option<ApiError> {
+    let mut bytes = match client.events().await {
+        Ok(s) => Box::pin(s),
+        Err(e) => return Some(e),
+    };
+    tracing::info!("event stream connected");
+    *backoff = STREAM_BACKOFF_MIN;
+    if !send(tx, ApiEvent::Stream(StreamEvent::Connected)).await {
+        return None;
+    }
+    // Changes made while the stream was down are not replayed: poll now to catch up.
+    refresh.notify_waiters();
+    let mut parser = SseParser::new();
+    loop {
+        let chunk = match timeout(STREAM_IDLE, bytes.next()).await {
+            Err(_) => {
+                return Some(ApiError::Unreachable {
+                    url: client.base().to_owned(),
+                    reason: format!("event stream silent for {}s", STREAM_IDLE.as_secs()),
+                });
+            }
+            Ok(None) => {
+                return Some(ApiError::Unreachable {
+                    url: client.base().to_owned(),
+                    reason: "event stream closed".into(),
+                });
+            }
+            Ok(Some(Err(e))) => return Some(e),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        for event in parser.push(&chunk) {
+            if let Some(e) = decode(&event)
+                && !send(tx, ApiEvent::Stream(e)).await
+            {
+                return None;
+            }
+        }
+    }
+}
+
+/// The events the console understands; others (later rollout and idea events) are skipped.
+fn decode(e: &SseEvent) -> Option<StreamEvent> {
+    let parsed = match e.name.as_str() {
+        "bench_state" => serde_json::from_str::<BenchStateEvent>(&e.data).map(StreamEvent::BenchState),
+        "telemetry" => serde_json::from_str::<TelemetryEvent>(&e.data).map(StreamEvent::Telemetry),
+        "lagged" => serde_json::from_str::<LaggedEvent>(&e.data).map(|l| StreamEvent::Lagged(l.skipped)),
+        other => {
+            tracing::trace!(event = other, "skipping an event this console does not know");
+            return None;
+        }
+    };
+    parsed
+        .inspect_err(|err| tracing::warn!(event = %e.name, error = %err, "undecodable event"))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_events_decode() {
+        let e = SseEvent {
+            name: "bench_state".into(),
+            data: r#"{"bench_id":"maglaj-01","state":"offline","at":"2026-11-26T10:00:00Z","cause":"last_will"}"#
+                .into(),
+        };
+        match decode(&e) {
+            Some(StreamEvent::BenchState(s)) => {
+                assert_eq!(s.bench_id, "maglaj-01");
+                assert_eq!(s.state, protocol::BenchState::Offline);
+            }
+            other => panic!("{other:?}"),
+        }
+        let lagged = SseEvent {
+            name: "lagged".into(),
+            data: r#"{"skipped":7}"#.into(),
+        };
+        assert_eq!(decode(&lagged), Some(StreamEvent::Lagged(7)));
+        let future = SseEvent {
+            name: "rollout".into(),
+            data: "{}".into(),
+        };
+        assert_eq!(decode(&future), None);
+        let broken = SseEvent {
+            name: "telemetry".into(),
+            data: "{".into(),
+        };
+        assert_eq!(decode(&broken), None);
+    }
+}

@@ -1,0 +1,284 @@
+//! Fixed data for tests: the 12 LINK 4 benches at a fixed time in every state, with drift,
+//! faults and low batteries, as the API would return them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use protocol::fleet::Location;
+use protocol::{BenchState, Role};
+
+use crate::access::Access;
+use crate::api::{
+    Bench, BenchDetail, BenchStateEvent, Bucket, FleetSummary, HealthNow, NetworkNow, PowerNow, Readiness,
+    SessionCounts, SessionsNow, StateCounts, Stats, StatusChange, TelemetryPoint, TelemetrySeries,
+};
+use crate::app::{App, Window};
+use crate::event::{ApiEvent, Event, StreamEvent};
+
+pub fn t(s: &str) -> DateTime<Utc> {
+    s.parse().expect("test time")
+}
+
+/// The fixed "now" of every fixture.
+pub fn now() -> DateTime<Utc> {
+    t("2026-11-26T10:00:00Z")
+}
+
+fn online(id: &str, municipality: &str, battery: f64, solar: f64, sessions: [u32; 3], clients: u32) -> Bench {
+    Bench {
+        id: id.into(),
+        name: format!("{municipality} smart bench"),
+        municipality: municipality.into(),
+        location: Location { lat: 44.0, lon: 18.0 },
+        state: BenchState::Online,
+        since: Some(t("2026-11-26T06:30:00Z")),
+        last_seen: Some(now() - TimeDelta::seconds(12)),
+        until: None,
+        fw: Some("1.4.2".into()),
+        config_version: Some(7),
+        sample_ts: Some(now() - TimeDelta::seconds(12)),
+        power: Some(PowerNow {
+            solar_w: solar,
+            battery_pct: battery,
+            battery_v: Some(12.0 + battery / 100.0),
+            load_w: Some(7.5),
+        }),
+        network: Some(NetworkNow {
+            rx_bytes: Some(50_000_000),
+            tx_bytes: Some(8_000_000),
+            wifi_clients: Some(clients),
+            rssi_dbm: Some(-61),
+        }),
+        sessions: Some(SessionsNow {
+            wifi: Some(sessions[0]),
+            usb: Some(sessions[1]),
+            kiosk: Some(sessions[2]),
+            wifi_started: Some(120),
+            usb_started: Some(30),
+            kiosk_started: Some(12),
+        }),
+        health: Some(HealthNow {
+            cpu_temp_c: Some(45.0),
+            enclosure_temp_c: Some(31.0),
+            uptime_s: Some(3 * 86_400 + 4 * 3600),
+            disk_free_mb: Some(1200),
+            faults: Vec::new(),
+        }),
+    }
+}
+
+/// The fleet as polled: every state, drift, faults, low batteries.
+pub fn benches() -> Vec<Bench> {
+    let mut v = vec![
+        online("berkovici-01", "Berkovići", 87.0, 85.0, [3, 1, 0], 5),
+        online("jablanica-01", "Jablanica", 64.0, 72.0, [1, 0, 0], 2),
+        online("kostajnica-01", "Kostajnica", 41.0, 60.0, [0, 0, 1], 0),
+        online("maglaj-01", "Maglaj", 55.0, 48.0, [2, 0, 0], 3),
+        online("mostar-01", "Mostar", 92.0, 140.0, [5, 1, 0], 9),
+        online("nevesinje-01", "Nevesinje", 4.0, 0.0, [0, 0, 0], 0),
+        online("novi-grad-01", "Novi Grad", 71.0, 95.0, [2, 0, 1], 4),
+        online("prijedor-01", "Prijedor", 66.0, 101.0, [4, 0, 0], 6),
+        online("ravno-01", "Ravno", 14.0, 12.0, [0, 1, 0], 1),
+        online("trebinje-01", "Trebinje", 0.0, 0.0, [0, 0, 0], 0),
+        online("zavidovici-01", "Zavidovići", 78.0, 88.0, [1, 1, 0], 2),
+        online("zepce-01", "Žepče", 81.0, 90.0, [0, 0, 0], 1),
+    ];
+    let get = |v: &mut Vec<Bench>, id: &str| -> usize { v.iter().position(|b| b.id == id).expect("fixture id") };
+
+    let i = get(&mut v, "kostajnica-01");
+    v[i].state = BenchState::Offline;
+    v[i].since = Some(t("2026-11-26T09:12:04Z"));
+    v[i].last_seen = Some(t("2026-11-26T09:11:40Z"));
+    v[i].sample_ts = v[i].last_seen;
+
+    let i = get(&mut v, "maglaj-01");
+    v[i].state = BenchState::Stale;
+    v[i].since = Some(t("2026-11-26T09:50:00Z"));
+    v[i].last_seen = Some(t("2026-11-26T09:47:00Z"));
+    v[i].sample_ts = v[i].last_seen;
+
+    let i = get(&mut v, "nevesinje-01");
+    v[i].state = BenchState::Sleeping;
+    v[i].since = Some(t("2026-11-26T08:00:00Z"));
+    v[i].until = Some(t("2026-11-26T16:00:00Z"));
+    v[i].last_seen = Some(t("2026-11-26T08:00:00Z"));
+    v[i].sample_ts = v[i].last_seen;
+
+    let i = get(&mut v, "novi-grad-01");
+    v[i].config_version = Some(6);
+
+    let i = get(&mut v, "prijedor-01");
+    if let Some(h) = &mut v[i].health {
+        h.faults = vec!["stuck_sensor".into()];
+    }
+
+    let i = get(&mut v, "ravno-01");
+    if let Some(h) = &mut v[i].health {
+        h.faults = vec!["battery_failure".into(), "enclosure_temp_high".into()];
+    }
+
+    let i = get(&mut v, "trebinje-01");
+    let b = &mut v[i];
+    b.state = BenchState::NeverSeen;
+    (b.since, b.last_seen, b.sample_ts, b.fw, b.config_version) = (None, None, None, None, None);
+    (b.power, b.network, b.sessions, b.health) = (None, None, None, None);
+    v
+}
+
+/// The same fleet a poll earlier: byte counters lower, so the console derives bandwidth.
+pub fn benches_earlier() -> Vec<Bench> {
+    let mut v = benches();
+    for (i, b) in v.iter_mut().enumerate() {
+        if let (Some(ts), Some(n)) = (&mut b.sample_ts, &mut b.network) {
+            *ts -= TimeDelta::seconds(10);
+            let i = i as u64;
+            n.rx_bytes = n.rx_bytes.map(|x| x - 120_000 * (i + 1));
+            n.tx_bytes = n.tx_bytes.map(|x| x - 3_000 * (i + 1));
+        }
+    }
+    v
+}
+
+pub fn summary() -> FleetSummary {
+    FleetSummary {
+        at: now(),
+        day_start: t("2026-11-26T00:00:00Z"),
+        benches: 12,
+        by_state: StateCounts {
+            online: 8,
+            offline: 1,
+            stale: 1,
+            sleeping: 1,
+            never_seen: 1,
+        },
+        solar_energy_today_wh: 1234.0,
+        sessions_today: 340,
+        bytes_today: 2_100_000_000,
+        faulty_benches: Vec::new(),
+        low_battery_threshold_pct: 20.0,
+        low_battery_benches: Vec::new(),
+    }
+}
+
+/// An operator's console with the fixture loaded, the stream live, the control plane ready.
+pub fn app() -> App {
+    app_as(Role::Operator)
+}
+
+pub fn app_as(role: Role) -> App {
+    let mut app = App::new(
+        "http://127.0.0.1:8080",
+        Access::with_role(role),
+        Duration::from_secs(5),
+        now() - TimeDelta::seconds(10),
+    );
+    let mut summary = summary();
+    summary.faulty_benches = vec![crate::api::BenchFaults {
+        bench_id: "ravno-01".into(),
+        faults: vec!["battery_failure".into()],
+    }];
+    summary.low_battery_benches = vec![crate::api::BenchBattery {
+        bench_id: "ravno-01".into(),
+        battery_pct: 14.0,
+    }];
+    for e in [
+        ApiEvent::Summary(Ok(summary)),
+        ApiEvent::Benches(Ok(benches_earlier())),
+        ApiEvent::Readiness(Ok(Readiness {
+            ready: true,
+            problems: Vec::new(),
+            mqtt_connections: Some(10),
+            buffered_rows: Some(0),
+        })),
+        ApiEvent::Stream(StreamEvent::Connected),
+    ] {
+        app.update(Event::Api(e));
+    }
+    app.update(Event::Tick(now()));
+    app.update(Event::Api(ApiEvent::Benches(Ok(benches()))));
+    app
+}
+
+/// A live presence change.
+pub fn state_event(id: &str, state: BenchState, at: &str, cause: &str) -> Event {
+    Event::Api(ApiEvent::Stream(StreamEvent::BenchState(BenchStateEvent {
+        bench_id: id.into(),
+        state,
+        at: t(at),
+        cause: cause.into(),
+        until: None,
+    })))
+}
+
+/// `GET /api/v1/benches/{id}` for `id` in the fixture.
+pub fn detail(id: &str) -> BenchDetail {
+    let bench = benches().into_iter().find(|b| b.id == id).expect("fixture id");
+    let change = |at: &str, state, cause: &str| StatusChange {
+        at: t(at),
+        state,
+        cause: cause.into(),
+        fw: Some("1.4.2".into()),
+        config_version: Some(7),
+        until: None,
+    };
+    BenchDetail {
+        bench,
+        recent_status: vec![
+            change("2026-11-26T06:30:00Z", BenchState::Online, "connected"),
+            change("2026-11-26T06:29:10Z", BenchState::Offline, "last_will"),
+            change("2026-11-25T18:02:00Z", BenchState::Online, "telemetry_resumed"),
+            change("2026-11-25T17:40:00Z", BenchState::Stale, "heartbeat_timeout"),
+            change("2026-11-24T07:00:00Z", BenchState::Online, "connected"),
+        ],
+        status_next_cursor: None,
+    }
+}
+
+/// An hour of one-minute buckets with a 10-minute gap, a sunny ramp and a busy spell.
+pub fn series(id: &str, window: Window) -> TelemetrySeries {
+    let (from, to) = window.range(now());
+    let bucket = window.bucket();
+    let step = TimeDelta::seconds(i64::try_from(bucket.seconds()).unwrap_or(60));
+    let n = window.slots();
+    let stats = |v: f64| Stats {
+        avg: v,
+        min: v - 1.0,
+        max: v + 1.0,
+    };
+    let points = (0..n)
+        .filter(|i| !(20..30).contains(i))
+        .map(|i| {
+            let x = i as f64 / n as f64;
+            let busy = u64::from((35..50).contains(&i)) * 4 + (i as u64 % 3);
+            TelemetryPoint {
+                start: from + step * i32::try_from(i).unwrap_or(0),
+                samples: 6,
+                solar_w: stats(40.0 + 100.0 * x),
+                battery_pct: stats(60.0 + 30.0 * x),
+                load_w: Some(stats(7.5)),
+                cpu_temp_c: Some(stats(45.0)),
+                enclosure_temp_c: Some(stats(31.0)),
+                sessions_max: SessionCounts {
+                    wifi: Some(busy),
+                    usb: Some(1),
+                    kiosk: Some(0),
+                },
+                wifi_clients_max: Some(busy + 1),
+                sessions_started: SessionCounts {
+                    wifi: Some(busy / 2),
+                    usb: Some(0),
+                    kiosk: Some(0),
+                },
+                rx_bytes_per_s: Some(2_000.0 + 10_000.0 * busy as f64),
+                tx_bytes_per_s: Some(500.0),
+            }
+        })
+        .collect();
+    TelemetrySeries {
+        bench_id: id.into(),
+        from,
+        to,
+        bucket: Bucket::from_seconds(bucket.seconds()).expect("bucket"),
+        points,
+    }
+}
