@@ -187,7 +187,12 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         broker: Arc::new(handle),
         fleet,
         secret,
-        config: api::ApiConfig::default(),
+        config: api::ApiConfig {
+            body_limit_bytes: settings.api.body_limit_bytes,
+            request_timeout: Duration::from_secs(settings.api.request_timeout_s),
+            metrics_token: settings.api.metrics_token.clone(),
+            ..api::ApiConfig::default()
+        },
         shutdown: shutdown.clone(),
     };
     let api_shutdown = shutdown.clone();

@@ -54,6 +54,9 @@ struct SettingsArgs {
     /// MQTT broker address [default: 127.0.0.1:1883; 0.0.0.0:1883 serves the network].
     #[arg(long, global = true, env = "BENCHFLEET_MQTT_LISTEN")]
     mqtt_listen: Option<SocketAddr>,
+    /// Bearer token that /metrics requires (unset: /metrics is open).
+    #[arg(long, global = true, env = "BENCHFLEET_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -122,6 +125,9 @@ impl SettingsArgs {
         }
         if let Some(v) = self.mqtt_listen {
             s.mqtt.listen = v;
+        }
+        if let Some(v) = &self.metrics_token {
+            s.api.metrics_token = Some(v.clone());
         }
         s.validate()?;
         Ok(s)

@@ -29,11 +29,18 @@ pub struct Settings {
     pub store: StoreSettings,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSettings {
     /// Address of the HTTP API.
     pub listen: SocketAddr,
+    /// Largest request body accepted, bytes.
+    pub body_limit_bytes: usize,
+    /// Longest a request may take until its response head, seconds.
+    pub request_timeout_s: u64,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>`; otherwise it is open.
+    /// Prefer `BENCHFLEET_METRICS_TOKEN` to keeping it in the file.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,10 +100,24 @@ impl Default for Settings {
     }
 }
 
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("listen", &self.listen)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("request_timeout_s", &self.request_timeout_s)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
 impl Default for ApiSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 64 * 1024,
+            request_timeout_s: 30,
+            metrics_token: None,
         }
     }
 }
@@ -195,6 +216,9 @@ impl Settings {
         if self.presence.stale_after_intervals == 0 {
             return bad("presence.stale_after_intervals must be at least 1");
         }
+        if self.api.body_limit_bytes < 1024 || self.api.request_timeout_s == 0 {
+            return bad("api.body_limit_bytes must be at least 1024 and api.request_timeout_s at least 1");
+        }
         if self.store.max_connections == 0 {
             return bad("store.max_connections must be at least 1");
         }
@@ -227,6 +251,13 @@ load_test_benches = 0
 [api]
 # Address of the HTTP API. (BENCHFLEET_API_LISTEN, --api-listen)
 listen = "127.0.0.1:8080"
+# Largest request body accepted, bytes.
+body_limit_bytes = 65536
+# Longest a request may take until its response head, seconds (event streams are not cut).
+request_timeout_s = 30
+# When set, /metrics needs `Authorization: Bearer <token>` (a static scrape token for Prometheus).
+# Prefer the environment: BENCHFLEET_METRICS_TOKEN.
+# metrics_token = "a-long-random-string"
 
 [mqtt]
 # Address of the embedded MQTT broker. Loopback by default, as Mosquitto 2 does;
@@ -285,6 +316,13 @@ mod tests {
         };
         assert_eq!(s.database_url(), "sqlite:///var/lib/bf/benchfleet.db");
         assert_eq!(s.jwt_secret_file(), PathBuf::from("/var/lib/bf/jwt.secret"));
+    }
+
+    #[test]
+    fn debug_hides_the_metrics_token() {
+        let mut s = Settings::default();
+        s.api.metrics_token = Some("scrape-secret-123".into());
+        assert!(!format!("{s:?}").contains("scrape-secret-123"));
     }
 
     #[test]
