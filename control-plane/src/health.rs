@@ -293,6 +293,11 @@ impl PresenceTracker {
         self.lock().get(bench).cloned()
     }
 
+    /// Changes the expected telemetry interval of a bench (its applied configuration's).
+    pub fn set_interval(&self, bench: &str, interval: Duration) {
+        self.lock().set_interval(bench, interval);
+    }
+
     /// A copy of the whole fleet's presence.
     pub fn snapshot(&self) -> Presence {
         self.lock().clone()

@@ -358,6 +358,26 @@ mod tests {
         async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
             self.inner.benches().await
         }
+        // --- OTA ---
+        async fn ota_write(&self, w: &crate::ota::OtaWrite) -> Result<()> {
+            self.check()?;
+            self.inner.ota_write(w).await
+        }
+        async fn ota_layers(&self) -> Result<Vec<crate::ota::LayerRecord>> {
+            self.inner.ota_layers().await
+        }
+        async fn ota_bench_configs(&self) -> Result<Vec<crate::ota::BenchConfigRecord>> {
+            self.inner.ota_bench_configs().await
+        }
+        async fn ota_versions(&self, b: &str, limit: u32) -> Result<Vec<crate::ota::IssuedVersion>> {
+            self.inner.ota_versions(b, limit).await
+        }
+        async fn ota_rollouts(&self) -> Result<Vec<crate::ota::Rollout>> {
+            self.inner.ota_rollouts().await
+        }
+        async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::ota::AuditEntry>> {
+            self.inner.ota_audit(before, limit).await
+        }
     }
 
     async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

@@ -17,6 +17,7 @@ pub mod broker;
 pub mod health;
 pub mod ingest;
 pub mod metrics;
+pub mod ota;
 pub mod settings;
 pub mod store;
 pub mod token;
@@ -43,6 +44,8 @@ pub enum StartError {
     Store { url: String, source: store::StoreError },
     #[error("MQTT broker: {0}")]
     Broker(#[from] broker::BrokerError),
+    #[error("OTA configuration: {0}")]
+    Ota(#[from] ota::OtaError),
     #[error("cannot listen for the API on {addr}: {source}")]
     ApiListen { addr: SocketAddr, source: std::io::Error },
 }
@@ -52,6 +55,8 @@ pub struct Running {
     pub api_addr: SocketAddr,
     pub mqtt_addr: SocketAddr,
     pub store_mode: store::StoreMode,
+    /// OTA configuration: layers, per-bench desired/reported state, rollouts.
+    pub ota: ota::Ota,
     /// Finishes after `shutdown` is cancelled and everything buffered has been written.
     pub done: JoinHandle<()>,
 }
@@ -160,12 +165,29 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     .await?;
     let mqtt_addr = broker.local_addr;
     let handle = broker.handle.clone();
+    // Right after the broker: it keeps retained messages only in memory, so every bench's desired
+    // configuration is published again before benches (re)connect.
+    let stop_ota = CancellationToken::new();
+    let (ota, ota_task) = ota::Ota::start(
+        fleet.clone(),
+        ota::OtaSettings::default(),
+        store.clone(),
+        Arc::new(handle.clone()),
+        Arc::new(ota::FleetObserver {
+            presence: presence.clone(),
+            metrics: metrics.clone(),
+        }),
+        metrics.clone(),
+        stop_ota.clone(),
+    )
+    .await?;
     let dispatch_task = tokio::spawn(dispatch(
         handle.clone(),
         broker.events,
         broker.inbound,
         ingest.clone(),
         presence.clone(),
+        ota.clone(),
         metrics.clone(),
     ));
 
@@ -216,6 +238,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         {
             tracing::warn!("broker messages still queued after 10 s; ingesting what arrived");
         }
+        stop_ota.cancel();
+        let _ = ota_task.await;
         stop_ingest.cancel();
         let _ = ingest_task.await;
         stop_presence.cancel();
@@ -227,6 +251,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         api_addr,
         mqtt_addr,
         store_mode,
+        ota,
         done,
     })
 }
@@ -238,6 +263,7 @@ async fn dispatch(
     mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
     ingest: Ingest,
     presence: PresenceTracker,
+    ota: ota::Ota,
     metrics: Arc<Metrics>,
 ) {
     let mut events_open = true;
@@ -257,7 +283,7 @@ async fn dispatch(
                 None => events_open = false,
             },
             msg = inbound.recv() => match msg {
-                Some(msg) => on_message(msg, &ingest, &presence, &metrics),
+                Some(msg) => on_message(msg, &ingest, &presence, &ota, &metrics),
                 None => break,
             },
         }
@@ -293,7 +319,7 @@ fn on_event(ev: BrokerEvent, presence: &PresenceTracker, metrics: &Metrics) {
     }
 }
 
-fn on_message(msg: Inbound, ingest: &Ingest, presence: &PresenceTracker, metrics: &Metrics) {
+fn on_message(msg: Inbound, ingest: &Ingest, presence: &PresenceTracker, ota: &ota::Ota, metrics: &Metrics) {
     let bench = msg.topic.bench.as_str();
     metrics.received(msg.topic.kind);
     match msg.topic.kind {
@@ -303,14 +329,20 @@ fn on_message(msg: Inbound, ingest: &Ingest, presence: &PresenceTracker, metrics
             }
         }
         TopicKind::Status => match protocol::Status::decode(&msg.payload) {
-            Ok(status) => presence.apply(bench, Input::Status(status)),
+            Ok(status) => {
+                if let Some(version) = status.config_version {
+                    ota.on_status(&msg.topic.bench, version);
+                }
+                presence.apply(bench, Input::Status(status));
+            }
             Err(rejection) => {
                 metrics.dropped(rejection.reason.label());
                 tracing::warn!(bench.id = %bench, reason = rejection.reason.label(), detail = %rejection.detail, "status dropped");
             }
         },
-        // Specified by the idea-routing and OTA issues; counted, not yet acted on.
-        TopicKind::Ideas | TopicKind::ConfigAck => {
+        TopicKind::ConfigAck => ota.on_ack(&msg.topic.bench, &msg.payload),
+        // Specified by the idea-routing issue; counted, not yet acted on.
+        TopicKind::Ideas => {
             tracing::debug!(bench.id = %bench, topic = %msg.topic, "message on a reserved topic ignored");
         }
         TopicKind::Config | TopicKind::IdeasAck => {

@@ -27,6 +27,11 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BenchLabel {
     pub bench: String,
 }
@@ -103,6 +108,11 @@ pub struct Metrics {
     pub bench_last_seen_timestamp_seconds: Family<BenchLabel, FloatGauge>,
     /// HTTP API request durations (until the response head), by route template and status.
     pub http_request_duration_seconds: Family<HttpLabel, Histogram, fn() -> Histogram>,
+    /// Seconds the configuration version a bench reports has differed from the desired one;
+    /// 0 while they agree.
+    pub bench_config_drift_seconds: Family<BenchLabel, FloatGauge>,
+    /// Configuration acknowledgements received, by status (`applied`, `rejected`).
+    pub ota_acks_received: Family<StatusLabel, Counter>,
     /// Per bench: time and raw counters of the newest sample seen, to turn resets into deltas.
     newest: Mutex<HashMap<String, Newest>>,
 }
@@ -141,6 +151,8 @@ impl Metrics {
             bench_tx_bytes: Family::default(),
             bench_last_seen_timestamp_seconds: Family::default(),
             http_request_duration_seconds: Family::new_with_constructor(http_duration_histogram),
+            bench_config_drift_seconds: Family::default(),
+            ota_acks_received: Family::default(),
             newest: Mutex::default(),
             registry: Registry::default(),
         };
@@ -256,6 +268,17 @@ impl Metrics {
             m.http_request_duration_seconds.clone(),
         );
 
+        registry.register(
+            "bench_config_drift_seconds",
+            "Seconds the configuration version the bench reports has differed from the desired one (0 in sync)",
+            m.bench_config_drift_seconds.clone(),
+        );
+        registry.register(
+            "ota_acks_received",
+            "Configuration acknowledgements received, by status",
+            m.ota_acks_received.clone(),
+        );
+
         // Expose every closed-set label from the start, so rates work from zero.
         for kind in TopicKind::ALL.into_iter().filter(|k| k.bench_publishes()) {
             let _ = m
@@ -266,6 +289,9 @@ impl Metrics {
             let _ = m
                 .mqtt_messages_dropped
                 .get_or_create(&ReasonLabel { reason: reason.label() });
+        }
+        for status in ["applied", "rejected"] {
+            let _ = m.ota_acks_received.get_or_create(&StatusLabel { status });
         }
         for reason in [DROP_QUEUE_FULL, DROP_LINK_OVERRUN] {
             let _ = m.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason });

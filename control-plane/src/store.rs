@@ -263,6 +263,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// The `benches` table, ordered by id.
     async fn benches(&self) -> Result<Vec<protocol::BenchInfo>>;
+
+    // --- OTA ---
+
+    /// Applies one OTA change in one transaction: layers replaced (an empty one deleted),
+    /// issued versions appended (a repeated `(bench, version)` is an error, so a version is
+    /// never reused), bench rows upserted (never over a row with a higher desired version),
+    /// rollouts upserted, audit entries appended.
+    async fn ota_write(&self, write: &crate::ota::OtaWrite) -> Result<()>;
+
+    /// Every configuration layer, least specific first.
+    async fn ota_layers(&self) -> Result<Vec<crate::ota::LayerRecord>>;
+
+    /// Every bench's desired/reported configuration row, ordered by bench id.
+    async fn ota_bench_configs(&self) -> Result<Vec<crate::ota::BenchConfigRecord>>;
+
+    /// Versions issued to one bench, newest first, at most `limit`.
+    async fn ota_versions(&self, bench_id: &str, limit: u32) -> Result<Vec<crate::ota::IssuedVersion>>;
+
+    /// Every rollout, oldest first.
+    async fn ota_rollouts(&self) -> Result<Vec<crate::ota::Rollout>>;
+
+    /// Audit entries with `id < before` (all when `None`), newest first, at most `limit`.
+    async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::ota::AuditEntry>>;
 }
 
 /// Opens (and creates, for SQLite) the store named by `url`. Does not migrate.
@@ -284,6 +307,29 @@ pub(crate) const TELEMETRY_COLUMNS: &str = "bench_id, ts, seq, received_at, sola
 
 /// The status event columns in [`StatusEvent`] field order.
 pub(crate) const STATUS_EVENT_COLUMNS: &str = "bench_id, at, state, cause, fw, config_version, until";
+
+// --- OTA ---
+
+/// The `ota_bench_config` columns in [`crate::ota::BenchConfigRecord`] field order.
+pub(crate) const OTA_BENCH_COLUMNS: &str = "bench_id, desired_version, desired, issued_at, state, state_at, \
+     reported_version, reported_at, error, drift_since, rollout_id";
+
+/// The upsert's `SET` list for every `ota_bench_config` column but the key.
+pub(crate) const OTA_BENCH_UPDATE: &str = "desired_version = excluded.desired_version, \
+     desired = excluded.desired, issued_at = excluded.issued_at, state = excluded.state, \
+     state_at = excluded.state_at, reported_version = excluded.reported_version, \
+     reported_at = excluded.reported_at, error = excluded.error, drift_since = excluded.drift_since, \
+     rollout_id = excluded.rollout_id";
+
+/// A configuration version as stored (versions stay far below 2^63).
+pub(crate) fn ota_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored configuration version, refusing negative values rather than guessing.
+pub(crate) fn ota_u64(v: i64) -> Result<u64, sqlx::Error> {
+    u64::try_from(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
 
 /// `t` with its digits below the millisecond cut off: the precision every backend stores.
 pub(crate) fn truncate_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {

@@ -5,6 +5,7 @@
 //! Everything here is plain data plus pure functions; no I/O.
 
 pub mod api;
+pub mod config;
 pub mod fleet;
 pub mod schema;
 pub mod status;
@@ -12,6 +13,7 @@ pub mod telemetry;
 pub mod token;
 pub mod topic;
 
+pub use config::{BenchConfig, ConfigAck, ConfigDocument};
 pub use fleet::{BenchInfo, Fleet};
 pub use status::{BenchState, Status};
 pub use telemetry::{RejectReason, Rejection, Telemetry};

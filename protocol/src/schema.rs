@@ -3,7 +3,7 @@
 
 use schemars::schema_for;
 
-use crate::{Status, Telemetry, fleet::BenchInfo};
+use crate::{ConfigAck, ConfigDocument, Status, Telemetry, fleet::BenchInfo};
 
 /// `(file name, schema)` of every published payload schema.
 pub fn all() -> Vec<(&'static str, serde_json::Value)> {
@@ -12,5 +12,7 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
         ("telemetry.schema.json", v(schema_for!(Telemetry))),
         ("status.schema.json", v(schema_for!(Status))),
         ("fleet-bench.schema.json", v(schema_for!(BenchInfo))),
+        ("config.schema.json", v(schema_for!(ConfigDocument))),
+        ("config-ack.schema.json", v(schema_for!(ConfigAck))),
     ]
 }

@@ -43,9 +43,6 @@ use tests::{ControlPlane, eventually};
 const NOT_SCRAPED: &[(&str, &str)] = &[
     // Prometheus synthesises `up` for every target; it is never in /metrics.
     ("up", "added by Prometheus for each scrape target"),
-    // The BenchConfigDrift alert: the OTA issue adds this metric. Remove it from here when it
-    // lands (the test then says so).
-    ("benchfleet_bench_config_drift_seconds", "comes with the OTA issue"),
 ];
 
 /// The dashboards this issue delivers (the participation dashboard waits for the ideas tables).

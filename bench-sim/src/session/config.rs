@@ -43,7 +43,11 @@ impl Session {
             return;
         }
         let ack = match verdict {
-            Verdict::Apply(_) if self.rng.random::<f64>() < self.cfg.config_reject_rate => {
+            // Draw only when rejecting is on, so configuration traffic does not shift the rest of
+            // a seeded run's random choices (backoff jitter).
+            Verdict::Apply(_)
+                if self.cfg.config_reject_rate > 0.0 && self.rng.random::<f64>() < self.cfg.config_reject_rate =>
+            {
                 ConfigAck::rejected(version, "simulated failure to apply (reject rate)")
             }
             Verdict::Apply(next) => {

@@ -20,9 +20,11 @@ use tracing::{info, warn};
 
 use super::series::{self, Dialect};
 use super::{
-    STATUS_EVENT_COLUMNS, StatusCursor, StatusEvent, Store, StoreMode, StoreOptions, TELEMETRY_COLUMNS,
-    TelemetryBucket, TelemetryRow, UsageTotals, ceil_to_millis, decode_state, truncate_to_millis,
+    OTA_BENCH_COLUMNS, OTA_BENCH_UPDATE, STATUS_EVENT_COLUMNS, StatusCursor, StatusEvent, Store, StoreMode,
+    StoreOptions, TELEMETRY_COLUMNS, TelemetryBucket, TelemetryRow, UsageTotals, ceil_to_millis, decode_state, ota_i64,
+    ota_u64, truncate_to_millis,
 };
+use crate::ota::{AuditEntry, BenchConfigRecord, DeliveryState, IssuedVersion, LayerRecord, OtaWrite, Rollout, Scope};
 use crate::store::Result;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -539,6 +541,213 @@ impl Store for PgStore {
             })
             .collect()
     }
+
+    // --- OTA ---
+
+    async fn ota_write(&self, write: &OtaWrite) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for l in &write.layers {
+            if l.content.is_empty() {
+                sqlx::query("DELETE FROM ota_layers WHERE scope = $1 AND name = $2")
+                    .bind(l.layer.kind())
+                    .bind(l.layer.name())
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO ota_layers (scope, name, content, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (scope, name) DO UPDATE SET content = excluded.content, \
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                )
+                .bind(l.layer.kind())
+                .bind(l.layer.name())
+                .bind(Json(&l.content))
+                .bind(truncate_to_millis(l.updated_at))
+                .bind(&l.updated_by)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for v in &write.versions {
+            sqlx::query(
+                "INSERT INTO ota_config_versions (bench_id, version, config, issued_at, cause, actor, rollout_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(v.bench_id.as_str())
+            .bind(ota_i64(v.version))
+            .bind(Json(&v.config))
+            .bind(truncate_to_millis(v.issued_at))
+            .bind(&v.cause)
+            .bind(&v.actor)
+            .bind(&v.rollout_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for b in &write.benches {
+            sqlx::query(&UPSERT_OTA_BENCH)
+                .bind(b.bench_id.as_str())
+                .bind(ota_i64(b.desired_version))
+                .bind(Json(&b.desired))
+                .bind(truncate_to_millis(b.issued_at))
+                .bind(b.state.as_str())
+                .bind(truncate_to_millis(b.state_at))
+                .bind(b.reported_version.map(ota_i64))
+                .bind(b.reported_at.map(truncate_to_millis))
+                .bind(&b.error)
+                .bind(b.drift_since.map(truncate_to_millis))
+                .bind(&b.rollout_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for r in &write.rollouts {
+            sqlx::query(
+                "INSERT INTO ota_rollouts (id, state, created_at, updated_at, body) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, \
+                 body = excluded.body",
+            )
+            .bind(&r.id)
+            .bind(r.state.as_str())
+            .bind(truncate_to_millis(r.created_at))
+            .bind(truncate_to_millis(r.updated_at))
+            .bind(Json(r))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for a in &write.audit {
+            sqlx::query("INSERT INTO ota_audit (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(truncate_to_millis(a.at))
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.subject)
+                .bind(Json(&a.detail))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ota_layers(&self) -> Result<Vec<LayerRecord>> {
+        let rows = sqlx::query("SELECT scope, name, content, updated_at, updated_by FROM ota_layers")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut layers = rows
+            .iter()
+            .map(|row| {
+                let (scope, name): (String, String) = (row.try_get("scope")?, row.try_get("name")?);
+                Ok(LayerRecord {
+                    layer: Scope::from_parts(&scope, &name)
+                        .ok_or_else(|| sqlx::Error::Decode(format!("bad layer {scope}:{name}").into()))?,
+                    content: row.try_get::<Json<_>, _>("content")?.0,
+                    updated_at: row.try_get("updated_at")?,
+                    updated_by: row.try_get("updated_by")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        layers.sort_by(|a, b| a.layer.cmp(&b.layer));
+        Ok(layers)
+    }
+
+    async fn ota_bench_configs(&self) -> Result<Vec<BenchConfigRecord>> {
+        let rows = sqlx::query(
+            "SELECT bench_id, desired_version, desired, issued_at, state, state_at, reported_version, \
+             reported_at, error, drift_since, rollout_id FROM ota_bench_config ORDER BY bench_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                Ok(BenchConfigRecord {
+                    bench_id: bench_id_of(row.try_get("bench_id")?)?,
+                    desired_version: ota_u64(row.try_get("desired_version")?)?,
+                    desired: row.try_get::<Json<_>, _>("desired")?.0,
+                    issued_at: row.try_get("issued_at")?,
+                    state: DeliveryState::parse(&state)
+                        .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery state {state:?}").into()))?,
+                    state_at: row.try_get("state_at")?,
+                    reported_version: row
+                        .try_get::<Option<i64>, _>("reported_version")?
+                        .map(ota_u64)
+                        .transpose()?,
+                    reported_at: row.try_get("reported_at")?,
+                    error: row.try_get("error")?,
+                    drift_since: row.try_get("drift_since")?,
+                    rollout_id: row.try_get("rollout_id")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn ota_versions(&self, bench_id: &str, limit: u32) -> Result<Vec<IssuedVersion>> {
+        let rows = sqlx::query(
+            "SELECT bench_id, version, config, issued_at, cause, actor, rollout_id FROM ota_config_versions \
+             WHERE bench_id = $1 ORDER BY version DESC LIMIT $2",
+        )
+        .bind(bench_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(IssuedVersion {
+                    bench_id: bench_id_of(row.try_get("bench_id")?)?,
+                    version: ota_u64(row.try_get("version")?)?,
+                    config: row.try_get::<Json<_>, _>("config")?.0,
+                    issued_at: row.try_get("issued_at")?,
+                    cause: row.try_get("cause")?,
+                    actor: row.try_get("actor")?,
+                    rollout_id: row.try_get("rollout_id")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn ota_rollouts(&self) -> Result<Vec<Rollout>> {
+        let rows: Vec<(Json<Rollout>,)> = sqlx::query_as("SELECT body FROM ota_rollouts ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|(body,)| body.0).collect())
+    }
+
+    async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, subject, detail FROM ota_audit WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject: row.try_get("subject")?,
+                    detail: row.try_get::<Json<_>, _>("detail")?.0,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+}
+
+// --- OTA ---
+
+static UPSERT_OTA_BENCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO ota_bench_config ({OTA_BENCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (bench_id) DO UPDATE SET {OTA_BENCH_UPDATE} \
+         WHERE ota_bench_config.desired_version <= excluded.desired_version"
+    )
+});
+
+fn bench_id_of(s: &str) -> Result<protocol::BenchId, sqlx::Error> {
+    protocol::BenchId::parse(s).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// A batch turned inside out: one array per column, bound as `UNNEST` parameters.

@@ -17,9 +17,10 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::series::{self, Dialect};
 use super::{
-    STATUS_EVENT_COLUMNS, StatusCursor, StatusEvent, Store, StoreMode, TELEMETRY_COLUMNS, TelemetryBucket,
-    TelemetryRow, UsageTotals, ceil_to_millis, decode_state,
+    OTA_BENCH_COLUMNS, OTA_BENCH_UPDATE, STATUS_EVENT_COLUMNS, StatusCursor, StatusEvent, Store, StoreMode,
+    TELEMETRY_COLUMNS, TelemetryBucket, TelemetryRow, UsageTotals, ceil_to_millis, decode_state, ota_i64, ota_u64,
 };
+use crate::ota::{AuditEntry, BenchConfigRecord, DeliveryState, IssuedVersion, LayerRecord, OtaWrite, Rollout, Scope};
 use crate::store::Result;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -386,6 +387,225 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    // --- OTA ---
+
+    async fn ota_write(&self, write: &OtaWrite) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for l in &write.layers {
+            if l.content.is_empty() {
+                sqlx::query("DELETE FROM ota_layers WHERE scope = ?1 AND name = ?2")
+                    .bind(l.layer.kind())
+                    .bind(l.layer.name())
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO ota_layers (scope, name, content, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (scope, name) DO UPDATE SET content = excluded.content, \
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                )
+                .bind(l.layer.kind())
+                .bind(l.layer.name())
+                .bind(json_text(&l.content)?)
+                .bind(millis(l.updated_at))
+                .bind(&l.updated_by)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for v in &write.versions {
+            sqlx::query(
+                "INSERT INTO ota_config_versions (bench_id, version, config, issued_at, cause, actor, rollout_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(v.bench_id.as_str())
+            .bind(ota_i64(v.version))
+            .bind(json_text(&v.config)?)
+            .bind(millis(v.issued_at))
+            .bind(&v.cause)
+            .bind(&v.actor)
+            .bind(&v.rollout_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for b in &write.benches {
+            sqlx::query(&UPSERT_OTA_BENCH)
+                .bind(b.bench_id.as_str())
+                .bind(ota_i64(b.desired_version))
+                .bind(json_text(&b.desired)?)
+                .bind(millis(b.issued_at))
+                .bind(b.state.as_str())
+                .bind(millis(b.state_at))
+                .bind(b.reported_version.map(ota_i64))
+                .bind(b.reported_at.map(millis))
+                .bind(&b.error)
+                .bind(b.drift_since.map(millis))
+                .bind(&b.rollout_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for r in &write.rollouts {
+            sqlx::query(
+                "INSERT INTO ota_rollouts (id, state, created_at, updated_at, body) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, \
+                 body = excluded.body",
+            )
+            .bind(&r.id)
+            .bind(r.state.as_str())
+            .bind(millis(r.created_at))
+            .bind(millis(r.updated_at))
+            .bind(json_text(r)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for a in &write.audit {
+            sqlx::query("INSERT INTO ota_audit (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .bind(millis(a.at))
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.subject)
+                .bind(json_text(&a.detail)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ota_layers(&self) -> Result<Vec<LayerRecord>> {
+        let rows = sqlx::query("SELECT scope, name, content, updated_at, updated_by FROM ota_layers")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut layers = rows
+            .iter()
+            .map(|row| {
+                let (scope, name): (String, String) = (row.try_get("scope")?, row.try_get("name")?);
+                Ok(LayerRecord {
+                    layer: Scope::from_parts(&scope, &name)
+                        .ok_or_else(|| sqlx::Error::Decode(format!("bad layer {scope}:{name}").into()))?,
+                    content: from_json_text(row.try_get("content")?)?,
+                    updated_at: time_from_millis(row.try_get("updated_at")?)?,
+                    updated_by: row.try_get("updated_by")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        layers.sort_by(|a, b| a.layer.cmp(&b.layer));
+        Ok(layers)
+    }
+
+    async fn ota_bench_configs(&self) -> Result<Vec<BenchConfigRecord>> {
+        let rows = sqlx::query(
+            "SELECT bench_id, desired_version, desired, issued_at, state, state_at, reported_version, \
+             reported_at, error, drift_since, rollout_id FROM ota_bench_config ORDER BY bench_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let optional_time = |v: Option<i64>| v.map(time_from_millis).transpose();
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                Ok(BenchConfigRecord {
+                    bench_id: bench_id_of(row.try_get("bench_id")?)?,
+                    desired_version: ota_u64(row.try_get("desired_version")?)?,
+                    desired: from_json_text(row.try_get("desired")?)?,
+                    issued_at: time_from_millis(row.try_get("issued_at")?)?,
+                    state: DeliveryState::parse(&state)
+                        .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery state {state:?}").into()))?,
+                    state_at: time_from_millis(row.try_get("state_at")?)?,
+                    reported_version: row
+                        .try_get::<Option<i64>, _>("reported_version")?
+                        .map(ota_u64)
+                        .transpose()?,
+                    reported_at: optional_time(row.try_get("reported_at")?)?,
+                    error: row.try_get("error")?,
+                    drift_since: optional_time(row.try_get("drift_since")?)?,
+                    rollout_id: row.try_get("rollout_id")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn ota_versions(&self, bench_id: &str, limit: u32) -> Result<Vec<IssuedVersion>> {
+        let rows = sqlx::query(
+            "SELECT bench_id, version, config, issued_at, cause, actor, rollout_id FROM ota_config_versions \
+             WHERE bench_id = ?1 ORDER BY version DESC LIMIT ?2",
+        )
+        .bind(bench_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(IssuedVersion {
+                    bench_id: bench_id_of(row.try_get("bench_id")?)?,
+                    version: ota_u64(row.try_get("version")?)?,
+                    config: from_json_text(row.try_get("config")?)?,
+                    issued_at: time_from_millis(row.try_get("issued_at")?)?,
+                    cause: row.try_get("cause")?,
+                    actor: row.try_get("actor")?,
+                    rollout_id: row.try_get("rollout_id")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn ota_rollouts(&self) -> Result<Vec<Rollout>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT body FROM ota_rollouts ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|(body,)| from_json_text(body))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, subject, detail FROM ota_audit WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    at: time_from_millis(row.try_get("at")?)?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject: row.try_get("subject")?,
+                    detail: from_json_text(row.try_get("detail")?)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+}
+
+// --- OTA ---
+
+static UPSERT_OTA_BENCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO ota_bench_config ({OTA_BENCH_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (bench_id) DO UPDATE SET {OTA_BENCH_UPDATE} \
+         WHERE ota_bench_config.desired_version <= excluded.desired_version"
+    )
+});
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, sqlx::Error> {
+    serde_json::to_string(value).map_err(|e| sqlx::Error::Encode(e.into()))
+}
+
+fn from_json_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, sqlx::Error> {
+    serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+fn bench_id_of(s: &str) -> Result<protocol::BenchId, sqlx::Error> {
+    protocol::BenchId::parse(s).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// A time as stored: unix milliseconds, rounded down.
