@@ -216,6 +216,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             ..api::ApiConfig::default()
         },
         shutdown: shutdown.clone(),
+        ota: ota.clone(),
     };
     let api_shutdown = shutdown.clone();
     let api_task = tokio::spawn(async move {
