@@ -5,15 +5,17 @@
 //! Covered: every bench has a retained configuration before it ever connects; apply → applied;
 //! a bench offline during two changes receives only the latest on reconnect; a rejecting bench
 //! ends `rejected` and drifts; a restart keeps the state and re-publishes every document
-//! retained (rumqttd keeps retained messages only in memory).
+//! retained (rumqttd keeps retained messages only in memory). Rollouts with real benches: a
+//! rejecting canary aborts and gets its old configuration back; a bench that drops out while
+//! soaking follows the failure threshold; a restart mid-rollout resumes it.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use bench_sim::{Broker, Credentials, FleetOptions, SimFleet};
-use control_plane::ota::{DeliveryState, Scope};
+use bench_sim::{Broker, Credentials, Fault, FleetOptions, SimFleet};
+use control_plane::ota::{DeliveryState, Progress, Rollout, RolloutRequest, RolloutState, Scope, Strategy, Target};
 use control_plane::settings::Settings;
 use protocol::{BenchId, ConfigDocument, Fleet};
 use protocol::{Claims, Role};
@@ -248,6 +250,192 @@ async fn ota_story(database_url: Option<String>) {
         ota.status(REJECTING).await.unwrap().record.state,
         DeliveryState::Rejected
     );
+
+    main_fleet.shutdown().await;
+    rejecting.shutdown().await;
+    cp.stop().await;
+}
+
+async fn wait_rollout(cp: &Plane, id: &str, what: &str, check: impl Fn(&Rollout) -> bool) -> Rollout {
+    eventually(what, WAIT, || async {
+        let r = cp.running.ota.rollout(id).await.ok()?;
+        check(&r).then_some(r)
+    })
+    .await
+}
+
+fn ids(names: &[&str]) -> Vec<BenchId> {
+    names.iter().map(|n| BenchId::parse(n).unwrap()).collect()
+}
+
+fn progress(r: &Rollout, bench: &str) -> Progress {
+    r.benches.iter().find(|p| p.bench.as_str() == bench).unwrap().state
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollouts_with_real_benches() {
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = Settings {
+        data_dir: data.path().to_owned(),
+        ..Settings::default()
+    };
+    settings.api.listen = "127.0.0.1:0".parse().unwrap();
+    settings.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    let cp = Plane::start(&settings).await;
+    let mqtt = cp.running.mqtt_addr;
+    let credentials = Credentials::from_secret_file(&settings.jwt_secret_file()).unwrap();
+    let main: Vec<BenchId> = Fleet::link4()
+        .iter()
+        .map(|b| b.id.clone())
+        .filter(|b| b.as_str() != REJECTING)
+        .collect();
+    let main_fleet = sim(mqtt, &credentials, &main, 0.0);
+    let rejecting = sim(mqtt, &credentials, &ids(&[REJECTING]), 1.0);
+    cp.all_applied(&main, "eleven benches applying version 1").await;
+    eventually("the rejecting bench online", WAIT, || async {
+        let s = cp.running.ota.status(REJECTING).await.ok()?;
+        (s.record.state == DeliveryState::Rejected).then_some(())
+    })
+    .await;
+
+    // A canary that rejects aborts the rollout; the canary is sent its previous configuration
+    // as a new version, nobody else is touched, the layers stay as they were.
+    let request = RolloutRequest {
+        target: Target::Fleet,
+        change: json!({"wifi": {"ssid": "Canary"}}),
+        strategy: Strategy {
+            canary: ids(&[REJECTING]),
+            soak_s: 1,
+            step_timeout_s: 30,
+            ..Strategy::default()
+        },
+        note: None,
+    };
+    let r = cp.running.ota.create_rollout("test", request).await.unwrap();
+    let r = wait_rollout(&cp, &r.id, "the canary's rejection to abort the rollout", |r| {
+        r.state == RolloutState::Aborted
+    })
+    .await;
+    let reason = r.reason.clone().unwrap();
+    assert!(
+        reason.contains("trebinje-01 rejected (simulated failure to apply (reject rate))"),
+        "{reason}"
+    );
+    let canary = &r.benches[0];
+    assert_eq!(
+        (canary.state, canary.version, canary.rollback_version),
+        (Progress::RolledBack, Some(2), Some(3))
+    );
+    let s = cp.running.ota.status(REJECTING).await.unwrap();
+    assert_eq!(
+        (s.record.desired_version, s.record.desired.wifi.ssid.as_str()),
+        (3, "Smart Bench")
+    );
+    for b in &main {
+        assert_eq!(
+            cp.running.ota.status(b.as_str()).await.unwrap().record.desired_version,
+            1,
+            "{b}"
+        );
+    }
+    assert!(cp.running.ota.layers().await.is_empty());
+
+    // One of four benches drops out while soaking: 25 % is within a 25 % threshold, so the
+    // rollout completes; with a threshold of 0 the same drop aborts it.
+    for (names, ratio, aborts) in [
+        (["mostar-01", "zepce-01", "maglaj-01", "prijedor-01"], 0.25, false),
+        (["nevesinje-01", "novi-grad-01", "ravno-01", "berkovici-01"], 0.0, true),
+    ] {
+        let request = RolloutRequest {
+            target: Target::Benches(ids(&names)),
+            change: json!({"usb": {"max_session_min": 45}}),
+            strategy: Strategy {
+                soak_s: 4,
+                step_timeout_s: 30,
+                max_failure_ratio: ratio,
+                ..Strategy::default()
+            },
+            note: None,
+        };
+        let r = cp.running.ota.create_rollout("test", request).await.unwrap();
+        wait_rollout(&cp, &r.id, "every bench soaking", |r| {
+            r.benches.iter().all(|p| p.state == Progress::Soaking)
+        })
+        .await;
+        // Five refused reconnects keep it away for well over a second, longer than a tick.
+        main_fleet.inject(names[2], Fault::WrongToken { attempts: 5 }).unwrap();
+        let r = wait_rollout(&cp, &r.id, "the rollout to finish", |r| !r.state.is_active()).await;
+        let dropped = r.benches.iter().find(|p| p.bench.as_str() == names[2]).unwrap();
+        if aborts {
+            assert_eq!(r.state, RolloutState::Aborted);
+            assert!(
+                r.reason
+                    .as_deref()
+                    .unwrap()
+                    .contains(&format!("{} unhealthy", names[2])),
+                "{:?}",
+                r.reason
+            );
+            assert!(
+                r.benches
+                    .iter()
+                    .all(|p| p.state == Progress::RolledBack && p.rollback_version.is_some())
+            );
+            assert!(
+                dropped
+                    .detail
+                    .as_deref()
+                    .unwrap()
+                    .contains("went offline while soaking")
+            );
+        } else {
+            assert_eq!(r.state, RolloutState::Completed, "{:?}", r.reason);
+            assert_eq!(dropped.state, Progress::Unhealthy);
+            assert_eq!(dropped.detail.as_deref(), Some("went offline while soaking"));
+            for n in [names[0], names[1], names[3]] {
+                assert_eq!(progress(&r, n), Progress::Healthy, "{n}");
+            }
+            assert_eq!(cp.running.ota.layers().await.len(), 4);
+        }
+    }
+
+    // Restart while the canary soaks: the rollout resumes and finishes.
+    let request = RolloutRequest {
+        target: Target::Benches(ids(&["jablanica-01", "kostajnica-01", "zavidovici-01"])),
+        change: json!({"kiosk": {"languages": ["bs", "en"]}}),
+        strategy: Strategy {
+            canary: ids(&["jablanica-01"]),
+            soak_s: 3,
+            step_timeout_s: 60,
+            ..Strategy::default()
+        },
+        note: Some("restart test".into()),
+    };
+    let r = cp.running.ota.create_rollout("test", request).await.unwrap();
+    let id = r.id.clone();
+    wait_rollout(&cp, &id, "the canary soaking", |r| {
+        r.benches[0].state == Progress::Soaking
+    })
+    .await;
+    cp.stop().await;
+    settings.mqtt.listen = mqtt;
+    let cp = Plane::start(&settings).await;
+    let r = cp.running.ota.rollout(&id).await.unwrap();
+    assert_eq!((r.state, r.step), (RolloutState::Running, 0));
+    let r = wait_rollout(&cp, &id, "the rollout to complete after the restart", |r| {
+        r.state == RolloutState::Completed
+    })
+    .await;
+    assert!(
+        r.benches.iter().all(|p| p.state == Progress::Healthy),
+        "{:?}",
+        r.counts()
+    );
+    for b in ["jablanica-01", "kostajnica-01", "zavidovici-01"] {
+        let s = main_fleet.snapshot(b).unwrap();
+        let desired = cp.running.ota.status(b).await.unwrap().record.desired_version;
+        assert_eq!(s.config_version, desired, "{b} runs its desired version");
+    }
 
     main_fleet.shutdown().await;
     rejecting.shutdown().await;
