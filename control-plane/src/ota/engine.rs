@@ -545,7 +545,14 @@ impl Engine {
     pub fn plan_tick(&self, now: DateTime<Utc>, ack_timeout: Duration, health: Health<'_>) -> Plan {
         let mut plan = Plan::new(now);
         for info in self.fleet.iter() {
-            if let Some(record) = self.benches.get(&info.id) {
+            // Only these states change with time; skip the clone for the rest.
+            let waiting = |r: &&BenchConfigRecord| {
+                matches!(
+                    r.state,
+                    super::delivery::DeliveryState::Pending | super::delivery::DeliveryState::Delivered
+                )
+            };
+            if let Some(record) = self.benches.get(&info.id).filter(waiting) {
                 let mut next = record.clone();
                 if next.on_tick(health(&info.id).0, ack_timeout, now) {
                     plan.put(next);
