@@ -38,6 +38,7 @@ mod events;
 mod fleet;
 pub mod openapi;
 mod ops;
+mod ota;
 pub mod problem;
 mod reports;
 mod telemetry;
@@ -110,6 +111,8 @@ pub struct AppState {
     pub config: ApiConfig,
     /// Ends long-lived responses (event streams) so graceful shutdown can finish.
     pub shutdown: CancellationToken,
+    /// OTA configuration: layers, bench configuration states, rollouts, audit log.
+    pub ota: crate::ota::Ota,
 }
 
 impl FromRef<AppState> for Secret {
@@ -132,6 +135,16 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(fleet::summary))
         .routes(routes!(reports::uptime))
         .routes(routes!(events::stream))
+        .routes(routes!(ota::layers, ota::set_layer))
+        .routes(routes!(ota::benches))
+        .routes(routes!(ota::bench))
+        .routes(routes!(ota::rollouts, ota::create_rollout))
+        .routes(routes!(ota::rollout))
+        .routes(routes!(ota::pause))
+        .routes(routes!(ota::resume))
+        .routes(routes!(ota::abort))
+        .routes(routes!(ota::rollback))
+        .routes(routes!(ota::audit))
         .split_for_parts()
 }
 

@@ -170,7 +170,11 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let stop_ota = CancellationToken::new();
     let (ota, ota_task) = ota::Ota::start(
         fleet.clone(),
-        ota::OtaSettings::default(),
+        ota::OtaSettings {
+            ack_timeout: Duration::from_secs(settings.ota.ack_timeout_s),
+            drift_threshold: Duration::from_secs(settings.ota.drift_threshold_s),
+            ..ota::OtaSettings::default()
+        },
         store.clone(),
         Arc::new(handle.clone()),
         Arc::new(ota::FleetObserver {
@@ -216,6 +220,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             ..api::ApiConfig::default()
         },
         shutdown: shutdown.clone(),
+        ota: ota.clone(),
     };
     let api_shutdown = shutdown.clone();
     let api_task = tokio::spawn(async move {

@@ -139,7 +139,7 @@ impl Observer for FleetObserver {
 }
 
 /// One bench's configuration status, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BenchConfigStatus {
     #[serde(flatten)]
     pub record: BenchConfigRecord,
@@ -150,7 +150,7 @@ pub struct BenchConfigStatus {
 }
 
 /// A bench's effective configuration and where it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EffectiveConfig {
     pub bench: BenchId,
     pub config: BenchConfig,
@@ -163,13 +163,15 @@ pub struct EffectiveConfig {
 }
 
 /// A rollout in brief, for lists and events.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RolloutSummary {
     pub id: String,
     pub state: RolloutState,
     pub step: usize,
     pub steps: usize,
     pub reason: Option<String>,
+    /// Benches per progress state.
+    #[schema(value_type = BTreeMap<String, usize>)]
     pub counts: BTreeMap<Progress, usize>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
@@ -193,7 +195,7 @@ impl From<&Rollout> for RolloutSummary {
 }
 
 /// A change worth telling live clients (the SSE stream) about.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OtaEvent {
     BenchConfig(BenchConfigStatus),

@@ -27,6 +27,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub presence: PresenceSettings,
     pub store: StoreSettings,
+    pub ota: OtaSettings,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +97,7 @@ impl Default for Settings {
             ingest: IngestSettings::default(),
             presence: PresenceSettings::default(),
             store: StoreSettings::default(),
+            ota: OtaSettings::default(),
         }
     }
 }
@@ -146,6 +148,25 @@ impl Default for PresenceSettings {
     fn default() -> Self {
         Self {
             stale_after_intervals: 3,
+        }
+    }
+}
+
+/// OTA configuration delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtaSettings {
+    /// A delivered configuration not acknowledged within this many seconds is `timed_out`.
+    pub ack_timeout_s: u64,
+    /// Desired and reported configuration differing for longer than this many seconds is drift.
+    pub drift_threshold_s: u64,
+}
+
+impl Default for OtaSettings {
+    fn default() -> Self {
+        Self {
+            ack_timeout_s: 120,
+            drift_threshold_s: 600,
         }
     }
 }
@@ -222,6 +243,9 @@ impl Settings {
         if self.store.max_connections == 0 {
             return bad("store.max_connections must be at least 1");
         }
+        if self.ota.ack_timeout_s == 0 {
+            return bad("ota.ack_timeout_s must be at least 1");
+        }
         Ok(())
     }
 }
@@ -289,6 +313,14 @@ retention_days = 400
 compress_after_days = 7
 # Most database connections in the pool.
 max_connections = 8
+
+[ota]
+# A configuration the bench has been handed (it connected since it was issued) but has not
+# acknowledged within this many seconds is reported `timed_out` (a late acknowledgement still counts).
+ack_timeout_s = 120
+# Desired and reported configuration versions differing for longer than this many seconds is
+# reported as drift by the API (benchfleet_bench_config_drift_seconds always shows the duration).
+drift_threshold_s = 600
 "#;
 
 #[cfg(test)]

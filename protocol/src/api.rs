@@ -33,6 +33,10 @@ pub struct Problem {
     /// For validation errors: the query parameter, path segment or body field at fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For validation errors with more than one bad field (a configuration document): every one
+    /// of them; `field` is the first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<crate::config::FieldError>,
     /// The request id (`x-request-id`), to find the matching log lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -629,6 +633,7 @@ mod tests {
             status: 404,
             detail: "no bench x".into(),
             field: None,
+            errors: Vec::new(),
             request_id: None,
         };
         assert_eq!(

@@ -19,6 +19,7 @@ pub const TELEMETRY_INTERVAL_S: std::ops::RangeInclusive<u32> = 5..=3600;
 /// should run. `version` increases with every change of this bench's configuration, so a bench
 /// applies a document only if its version is newer than the one it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfigDocument {
     /// Payload version, always 1.
     pub v: u32,
@@ -47,6 +48,7 @@ impl ConfigDocument {
 /// The settings of one bench. Every field is always present in a document, except
 /// `telemetry_interval_s`: absent, the bench keeps its built-in interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BenchConfig {
     /// Seconds between telemetry samples, 5-3600. Absent: the bench's built-in interval (the
     /// registry's expected interval).
@@ -61,6 +63,7 @@ pub struct BenchConfig {
 
 /// The public Wi-Fi hotspot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WifiConfig {
     pub enabled: bool,
     /// Network name, 1-32 bytes of printable characters.
@@ -79,6 +82,7 @@ pub struct WifiConfig {
 
 /// The USB charging ports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsbConfig {
     pub enabled: bool,
     /// Longest charging session, minutes (0-1440; 0 = no limit).
@@ -88,6 +92,7 @@ pub struct UsbConfig {
 
 /// The citizens' kiosk (screen and idea box).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KioskConfig {
     pub enabled: bool,
     /// Languages offered, first is the default; 1-5 distinct entries.
@@ -105,6 +110,7 @@ pub struct KioskConfig {
 
 /// A kiosk language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Language {
     #[serde(rename = "bs")]
     Bosnian,
@@ -120,6 +126,7 @@ pub enum Language {
 
 /// One entry of the brightness schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BrightnessStep {
     /// Start time, `HH:MM` (00:00-23:59).
     #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
@@ -131,6 +138,7 @@ pub struct BrightnessStep {
 
 /// Battery thresholds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PowerConfig {
     /// Below this charge the bench sheds load (Wi-Fi first), percent (1-90).
     #[schemars(range(min = 1, max = 90))]
@@ -184,6 +192,7 @@ impl Default for BenchConfig {
 
 /// One invalid field: its dotted path (e.g. `wifi.ssid`, `kiosk.languages`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -343,6 +352,7 @@ fn minutes_of_day(s: &str) -> Option<u32> {
 /// `benches/{id}/config/ack` (bench -> server, QoS 1, not retained): what a bench did with a
 /// configuration version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfigAck {
     /// Payload version, always 1.
     pub v: u32,
@@ -357,6 +367,7 @@ pub struct ConfigAck {
 
 /// What a bench did with a configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AckStatus {
     /// The bench runs this version now.

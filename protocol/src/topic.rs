@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A validated bench id: 1 to 64 characters of `a-z`, `0-9` and `-`, starting with a letter or
 /// digit. The same rule keeps ids safe as MQTT client ids, topic levels and metric labels.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct BenchId(String);
 

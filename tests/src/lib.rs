@@ -105,10 +105,10 @@ impl ControlPlane {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // Keep draining after the addresses are read: closing the pipe early makes the
+            // child's next println! fail, and the control plane dies of a broken pipe.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
         let (mut api, mut mqtt) = (None, None);

@@ -70,7 +70,9 @@ async fn the_simulated_fleet_comes_online_and_faults_show_up() {
 
     // Refused for a few connects, zepce-01 queues samples and forwards them on reconnect.
     let before = sim.snapshot("zepce-01").unwrap().connects;
-    sim.inject("zepce-01", Fault::WrongToken { attempts: 3 }).unwrap();
+    // Five refusals keep it away at least 1.7 s (backoff 200 ms-1 s, jittered down to half):
+    // longer than the 0.9 s "late" bar plus a 0.5 s sample interval, whatever the sample phase.
+    sim.inject("zepce-01", Fault::WrongToken { attempts: 5 }).unwrap();
     eventually("zepce-01 back online after the wrong tokens", WAIT, || async {
         let s = sim.snapshot("zepce-01")?;
         (s.connects > before

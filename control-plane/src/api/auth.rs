@@ -69,6 +69,33 @@ impl Permission for WatchEvents {
     const ACTION: &'static str = "watch live fleet events";
 }
 
+/// OTA configuration: layers, bench configuration states, rollouts (admin, operator, viewer).
+#[derive(Debug)]
+pub struct ReadOta;
+
+impl Permission for ReadOta {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator, Role::Viewer];
+    const ACTION: &'static str = "read OTA configuration and rollouts";
+}
+
+/// Changing configuration layers and creating and steering rollouts (admin, operator).
+#[derive(Debug)]
+pub struct ChangeOta;
+
+impl Permission for ChangeOta {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator];
+    const ACTION: &'static str = "change configuration or steer rollouts";
+}
+
+/// The OTA audit log (admin).
+#[derive(Debug)]
+pub struct ReadAudit;
+
+impl Permission for ReadAudit {
+    const ROLES: &'static [Role] = &[Role::Admin];
+    const ACTION: &'static str = "read the audit log";
+}
+
 /// A caller holding permission `P`. Put it first among a handler's arguments, so that an
 /// unauthenticated request is refused before its parameters are looked at.
 #[derive(Debug)]

@@ -25,6 +25,8 @@ use crate::store::{StatusEvent, TelemetryRow};
 pub const BENCH_STATE: &str = "bench_state";
 pub const TELEMETRY: &str = "telemetry";
 pub const LAGGED: &str = "lagged";
+pub const BENCH_CONFIG: &str = "bench_config";
+pub const ROLLOUT: &str = "rollout";
 
 /// The live event stream.
 #[utoipa::path(
@@ -37,8 +39,10 @@ pub const LAGGED: &str = "lagged";
         "A `text/event-stream` of live changes. Events: `bench_state` (a `BenchStateEvent`: a \
          bench's presence changed), `telemetry` (a `TelemetryEvent`: a bench sent a sample), and \
          `lagged` (a `LaggedEvent`: this client read too slowly and `skipped` events were dropped \
-         for it; refetch state with `GET /api/v1/benches`). Idle streams get a comment line every \
-         15 s."
+         for it; refetch state with `GET /api/v1/benches`), `bench_config` (a `BenchConfigStatus`: \
+         a bench's desired/reported configuration or delivery state changed) and `rollout` (a \
+         `RolloutSummary`: a rollout advanced, paused, completed or aborted). Idle streams get a \
+         comment line every 15 s."
     ),
     responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String))
 )]
@@ -51,6 +55,7 @@ pub(super) async fn stream(
     let live = Live {
         states: s.presence.subscribe(),
         samples: s.ingest.subscribe(),
+        ota: s.ota.subscribe(),
         shutdown: s.shutdown.clone(),
     };
     let events = futures::stream::unfold(live, |mut live| async move {
@@ -63,6 +68,7 @@ pub(super) async fn stream(
 struct Live {
     states: Receiver<StatusEvent>,
     samples: Receiver<TelemetryRow>,
+    ota: Receiver<crate::ota::OtaEvent>,
     shutdown: CancellationToken,
 }
 
@@ -86,6 +92,12 @@ impl Live {
             },
             r = self.samples.recv() => match r {
                 Ok(row) => Some(json_event(TELEMETRY, &telemetry_event(row))),
+                Err(RecvError::Lagged(skipped)) => Some(lagged(skipped)),
+                Err(RecvError::Closed) => None,
+            },
+            r = self.ota.recv() => match r {
+                Ok(crate::ota::OtaEvent::BenchConfig(status)) => Some(json_event(BENCH_CONFIG, &status)),
+                Ok(crate::ota::OtaEvent::Rollout(summary)) => Some(json_event(ROLLOUT, &summary)),
                 Err(RecvError::Lagged(skipped)) => Some(lagged(skipped)),
                 Err(RecvError::Closed) => None,
             },

@@ -39,6 +39,7 @@ pub const BEARER: &str = "bearer";
         (name = "fleet", description = "The fleet at a glance"),
         (name = "reports", description = "Availability reports for project managers"),
         (name = "events", description = "Live changes as Server-Sent Events"),
+        (name = "ota", description = "Configuration layers, per-bench desired/reported configuration, staged rollouts, audit log"),
         (name = "operations", description = "Liveness, readiness and Prometheus metrics (no token)"),
     )
 )]
@@ -95,7 +96,7 @@ pub fn finish(mut spec: Document) -> Document {
                 add("403", "The token's role may not use this route");
             }
             if path.contains('{') {
-                add("404", "No such bench");
+                add("404", "No such bench or rollout");
             }
         }
     }

@@ -35,6 +35,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// `WWW-Authenticate` for 401s.
     pub challenge: Option<String>,
+    /// Every bad field, when there is more than one to name.
+    pub errors: Vec<protocol::config::FieldError>,
 }
 
 impl ApiError {
@@ -45,6 +47,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             challenge: None,
+            errors: Vec::new(),
         }
     }
 
@@ -54,6 +57,31 @@ impl ApiError {
             field: Some(field.into()),
             ..Self::new(StatusCode::BAD_REQUEST, "validation", detail)
         }
+    }
+
+    /// 400 naming every bad field of a document (`field` is the first).
+    pub fn invalid(errors: Vec<protocol::config::FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| {
+                if e.field.is_empty() {
+                    e.message.clone()
+                } else {
+                    format!("{}: {}", e.field, e.message)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            field: errors.first().map(|e| e.field.clone()),
+            errors,
+            ..Self::new(StatusCode::BAD_REQUEST, "validation", detail)
+        }
+    }
+
+    /// 409: the request collides with the current state (e.g. an active rollout).
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
     }
 
     /// 400 without a single field to blame.
@@ -139,6 +167,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             field: self.field.clone(),
+            errors: self.errors.clone(),
             request_id: REQUEST_ID.try_with(Clone::clone).ok(),
         }
     }
@@ -149,6 +178,24 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::not_found("not found"),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::ota::OtaError> for ApiError {
+    fn from(e: crate::ota::OtaError) -> Self {
+        use crate::ota::OtaError;
+        match e {
+            OtaError::Invalid(errors) => Self::invalid(errors),
+            OtaError::UnknownBench(b) => Self::validation("bench", format!("there is no bench {b:?} in the fleet")),
+            OtaError::UnknownMunicipality(m) => Self::validation(
+                "municipality",
+                format!("no bench of the fleet is in municipality {m:?}"),
+            ),
+            OtaError::UnknownRollout(id) => Self::not_found(format!("there is no rollout {id:?}")),
+            OtaError::Conflict(detail) => Self::conflict(detail),
+            OtaError::NoChange => Self::validation("change", "the change alters no bench's configuration"),
+            OtaError::Store(e) => Self::from(e),
         }
     }
 }

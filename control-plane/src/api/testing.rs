@@ -39,6 +39,21 @@ impl BrokerStatus for FakeBroker {
     }
 }
 
+/// Configuration documents OTA published, in order (instead of a broker).
+#[derive(Debug, Default)]
+pub struct Published(pub std::sync::Mutex<Vec<(protocol::BenchId, protocol::ConfigDocument)>>);
+
+impl crate::ota::Publisher for Published {
+    fn publish_config(&self, bench: &protocol::BenchId, payload: Bytes) -> Result<(), crate::broker::BrokerError> {
+        let doc = serde_json::from_slice(&payload).map_err(|_| crate::broker::BrokerError::Stopped)?;
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((bench.clone(), doc));
+        Ok(())
+    }
+}
+
 enum Database {
     Sqlite(#[allow(dead_code)] SqliteDatabase),
     Postgres(#[allow(dead_code)] PgDatabase),
@@ -48,6 +63,8 @@ enum Database {
 pub struct Harness {
     pub state: AppState,
     pub broker: Arc<FakeBroker>,
+    /// What OTA sent benches.
+    pub published: Arc<Published>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     // Last: the database outlives the tasks using it.
@@ -95,6 +112,25 @@ impl Harness {
         .unwrap();
         let broker = Arc::new(FakeBroker::default());
         broker.listening.store(true, Ordering::Relaxed);
+        let published = Arc::new(Published::default());
+        let ota_settings = crate::ota::OtaSettings {
+            tick: Duration::from_millis(20),
+            ..crate::ota::OtaSettings::default()
+        };
+        let (ota, ota_task) = crate::ota::Ota::start(
+            fleet.clone(),
+            ota_settings,
+            store.clone(),
+            published.clone(),
+            Arc::new(crate::ota::FleetObserver {
+                presence: presence.clone(),
+                metrics: metrics.clone(),
+            }),
+            metrics.clone(),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
         let state = AppState {
             store,
             metrics,
@@ -105,12 +141,14 @@ impl Harness {
             secret: secret(),
             config: ApiConfig::default(),
             shutdown: stop.clone(),
+            ota,
         };
         Self {
             state,
             broker,
+            published,
             stop,
-            tasks: vec![ingest_task, presence_task],
+            tasks: vec![ingest_task, presence_task, ota_task],
             _db: db,
         }
     }

@@ -26,7 +26,7 @@ use super::rollout::{Action, LayerContent, Observed, Rollout, RolloutRequest, Ro
 pub const SYSTEM: &str = "system";
 
 /// What a change would do to one bench.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BenchDiff {
     pub bench: BenchId,
     /// The bench's desired version now (0: none yet).
@@ -735,7 +735,7 @@ struct RolloutChange {
 }
 
 /// A rollout before it is created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RolloutPreview {
     /// Bench ids per step, canary first.
     pub steps: Vec<Vec<BenchId>>,

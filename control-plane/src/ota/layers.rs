@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Where a layer applies. Ordered from least to most specific.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "scope", content = "name", rename_all = "snake_case")]
 pub enum Scope {
     /// Every bench: the fleet default.
@@ -223,7 +223,7 @@ fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
 }
 
 /// One field that differs between two configurations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldChange {
     /// Dotted path, e.g. `wifi.ssid`.
     pub field: String,

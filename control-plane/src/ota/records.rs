@@ -11,17 +11,18 @@ use super::layers::Scope;
 use super::rollout::Rollout;
 
 /// One configuration layer (`ota_layers`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LayerRecord {
     pub layer: Scope,
     /// The partial configuration; written empty, the layer is deleted.
+    #[schema(value_type = Object)]
     pub content: Map<String, Value>,
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
 }
 
 /// One issued configuration version of a bench (`ota_config_versions`), kept for history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssuedVersion {
     pub bench_id: BenchId,
     pub version: u64,
@@ -35,7 +36,7 @@ pub struct IssuedVersion {
 }
 
 /// One audit log entry (`ota_audit`): who did what, when, with the diff in `detail`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Assigned by the store, increasing; 0 before it is written.
     pub id: i64,
@@ -45,6 +46,7 @@ pub struct AuditEntry {
     pub action: String,
     /// What it acted on: a layer (`municipality:Mostar`) or a rollout id.
     pub subject: String,
+    #[schema(value_type = Object)]
     pub detail: Value,
 }
 

@@ -23,13 +23,14 @@ use super::delivery::DeliveryState;
 use super::layers::Scope;
 
 /// What an operator asks for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutRequest {
     /// Which layers the change is written to (and so which benches it can reach).
     pub target: Target,
     /// An RFC 7396 merge patch applied to each targeted layer: fields set, `null` removes an
     /// override so the bench inherits the value again.
+    #[schema(value_type = Object)]
     pub change: Value,
     #[serde(default)]
     pub strategy: Strategy,
@@ -39,7 +40,7 @@ pub struct RolloutRequest {
 }
 
 /// The layers a rollout writes to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// The fleet default layer.
@@ -61,7 +62,7 @@ impl Target {
 }
 
 /// How a rollout proceeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Strategy {
     /// Benches that go first, as a step of their own. They must be among the affected benches.
@@ -134,7 +135,7 @@ impl Strategy {
 }
 
 /// The life of a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutState {
     Running,
@@ -166,7 +167,7 @@ impl RolloutState {
 }
 
 /// Where one bench stands in a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Progress {
     /// Its step has not started.
@@ -200,14 +201,15 @@ impl Progress {
 }
 
 /// One layer's content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LayerContent {
     pub layer: Scope,
+    #[schema(value_type = Object)]
     pub content: Map<String, Value>,
 }
 
 /// One bench in a rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BenchProgress {
     pub bench: BenchId,
     /// Index of its step.
@@ -232,13 +234,14 @@ pub struct BenchProgress {
 }
 
 /// A rollout and everything it did, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rollout {
     pub id: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub note: Option<String>,
     pub target: Target,
+    #[schema(value_type = Object)]
     pub change: Value,
     pub strategy: Strategy,
     /// The targeted layers before and after the change.
