@@ -44,9 +44,17 @@ struct RunArgs {
     fleet: Option<PathBuf>,
     #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
     broker: Broker,
-    /// The control plane's HS256 secret file, to sign bench tokens; without it, no credentials.
-    #[arg(long)]
+    /// The control plane's HS256 secret file, to sign bench tokens; without it (and without
+    /// --api), no credentials.
+    #[arg(long, conflicts_with = "api")]
     token_secret: Option<PathBuf>,
+    /// Get bench tokens from the control plane's API instead (`POST /api/v1/benches/{id}/token`),
+    /// e.g. http://127.0.0.1:8080; needs --admin-token.
+    #[arg(long, requires = "admin_token")]
+    api: Option<String>,
+    /// An admin token for --api (from `control-plane token --role admin`).
+    #[arg(long, env = "BENCHFLEET_ADMIN_TOKEN", hide_env_values = true, requires = "api")]
+    admin_token: Option<String>,
     /// Simulated seconds per real second (physics only; intervals stay in real time).
     #[arg(long, default_value_t = 60.0)]
     speed: f64,
@@ -153,6 +161,37 @@ fn credentials(path: Option<&PathBuf>) -> anyhow::Result<Credentials> {
     }
 }
 
+/// Asks the control plane's API for every bench's token up front.
+async fn tokens_from_api(api: &str, admin_token: &str, fleet: &Fleet) -> anyhow::Result<Credentials> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let mut tokens = std::collections::HashMap::new();
+    for bench in fleet.iter() {
+        let url = format!("{}/api/v1/benches/{}/token", api.trim_end_matches('/'), bench.id);
+        let response = client
+            .post(&url)
+            .bearer_auth(admin_token)
+            .send()
+            .await
+            .with_context(|| format!("asking {url} for a bench token"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let detail = response.text().await.unwrap_or_default();
+            anyhow::bail!("{url} answered {status}: {detail}");
+        }
+        let issued: protocol::api::BenchToken = response
+            .json()
+            .await
+            .with_context(|| format!("reading the token from {url}"))?;
+        tokens.insert(bench.id.clone(), issued.token);
+    }
+    let tokens = std::sync::Arc::new(tokens);
+    Ok(Credentials::Mint(std::sync::Arc::new(move |bench| {
+        tokens.get(bench).cloned().unwrap_or_default()
+    })))
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let fleet = match &args.fleet {
         Some(path) => {
@@ -175,7 +214,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .collect::<Result<Vec<_>, _>>()?,
     );
 
-    let mut opts = FleetOptions::new(args.broker, fleet, credentials(args.token_secret.as_ref())?);
+    let credentials = match (&args.api, &args.admin_token) {
+        (Some(api), Some(admin)) => tokens_from_api(api, admin, &fleet).await?,
+        _ => credentials(args.token_secret.as_ref())?,
+    };
+    let mut opts = FleetOptions::new(args.broker, fleet, credentials);
     opts.speed = args.speed;
     opts.seed = args.seed;
     opts.start = args.start;

@@ -130,6 +130,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(benches::list))
         .routes(routes!(benches::detail))
         .routes(routes!(benches::status_events))
+        .routes(routes!(benches::token))
         .routes(routes!(telemetry::series))
         .routes(routes!(fleet::summary))
         .routes(routes!(reports::uptime))

@@ -651,3 +651,15 @@ mod tests {
         assert_eq!((c.online, c.never_seen, c.offline), (2, 1, 0));
     }
 }
+
+/// A freshly signed MQTT password for one bench (`POST /api/v1/benches/{id}/token`, admin only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BenchToken {
+    /// The bench id, also its MQTT client id and user name.
+    pub bench: String,
+    /// The JWT to present as the MQTT password.
+    pub token: String,
+    /// When the token stops working.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}

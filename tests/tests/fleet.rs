@@ -165,3 +165,27 @@ async fn a_small_open_loop_load_loses_nothing() {
         Some(0.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_sim_gets_its_tokens_through_the_api() {
+    let cp = ControlPlane::start(&[]);
+    let admin = cp.token("admin", "provisioning", &[]);
+    let mut sim = std::process::Command::new(binary("bench-sim"))
+        .args(["run", "--benches", "3", "--interval", "1s", "--duration", "60s"])
+        .args(["--broker", &format!("mqtt://127.0.0.1:{}", cp.mqtt.port())])
+        .args(["--api", &cp.api, "--admin-token", &admin])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("running bench-sim run");
+    let store: Arc<dyn Store> = store::connect(&cp.database_url, &Default::default()).await.unwrap();
+    let reporting = eventually("three benches reporting with API-issued tokens", WAIT, || async {
+        let latest = store.latest_telemetry().await.ok()?;
+        (latest.len() == 3).then_some(latest)
+    })
+    .await;
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let ids: Vec<&str> = reporting.iter().map(|r| r.bench_id.as_str()).collect();
+    assert_eq!(ids, ["berkovici-01", "jablanica-01", "kostajnica-01"]);
+}

@@ -36,6 +36,14 @@ pub trait Permission: Send + Sync + 'static {
 
 /// Fleet state and telemetry history (admin, operator, viewer).
 #[derive(Debug)]
+pub struct MintBenchTokens;
+
+impl Permission for MintBenchTokens {
+    const ROLES: &'static [Role] = &[Role::Admin];
+    const ACTION: &'static str = "issue bench tokens";
+}
+
+/// Read the fleet's state and telemetry.
 pub struct ReadFleet;
 
 impl Permission for ReadFleet {

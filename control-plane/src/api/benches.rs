@@ -7,13 +7,13 @@ use axum::Json;
 use axum::extract::State;
 use chrono::DateTime;
 use protocol::api::{
-    Bench, BenchDetail, BenchesQuery, HealthNow, NetworkNow, NoParams, PowerNow, SessionsNow, StatusChange,
+    Bench, BenchDetail, BenchToken, BenchesQuery, HealthNow, NetworkNow, NoParams, PowerNow, SessionsNow, StatusChange,
     StatusEventsPage, StatusEventsQuery,
 };
 use protocol::{BenchInfo, BenchState};
 
 use super::AppState;
-use super::auth::{Authorized, ReadFleet};
+use super::auth::{Authorized, MintBenchTokens, ReadFleet};
 use super::openapi::describe;
 use super::problem::{ApiError, Path, Query};
 use crate::health::BenchPresence;
@@ -120,6 +120,38 @@ pub(super) async fn status_events(
 }
 
 /// The registry entry of `id`, or 404.
+/// How long a token from the API stays valid.
+const BENCH_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/benches/{id}/token",
+    tag = "benches",
+    params(("id" = String, Path, description = "Bench id"), NoParams),
+    security(("bearer" = [])),
+    description = describe::<MintBenchTokens>(
+        "Signs a 30-day MQTT password for the bench (what `control-plane token --role bench` prints); \
+         for provisioning and for `bench-sim run --api`."
+    ),
+    responses((status = 200, description = "The token", body = BenchToken))
+)]
+pub(super) async fn token(
+    caller: Authorized<MintBenchTokens>,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(NoParams {}): Query<NoParams>,
+) -> Result<Json<BenchToken>, ApiError> {
+    let info = registered(&s, &id)?;
+    let claims = protocol::Claims::new(protocol::Role::Bench, info.id.as_str(), BENCH_TOKEN_TTL);
+    let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+    tracing::info!(bench.id = %info.id, by = %caller.caller().subject, "bench token issued");
+    Ok(Json(BenchToken {
+        bench: info.id.to_string(),
+        token: s.secret.sign(&claims),
+        expires_at,
+    }))
+}
+
 pub(super) fn registered<'a>(s: &'a AppState, id: &str) -> Result<&'a BenchInfo, ApiError> {
     s.fleet
         .get(id)

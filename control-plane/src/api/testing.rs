@@ -232,7 +232,12 @@ pub fn token(role: Role) -> String {
 
 /// `GET uri`, with a bearer token of `role` when given.
 pub fn request(uri: &str, role: Option<Role>) -> Request<Body> {
-    let mut req = Request::get(uri);
+    request_with("GET", uri, role)
+}
+
+/// A request with `method` to `uri`, with a valid token for `role` (none: anonymous).
+pub fn request_with(method: &str, uri: &str, role: Option<Role>) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(uri);
     if let Some(role) = role {
         req = req.header(header::AUTHORIZATION, format!("Bearer {}", token(role)));
     }

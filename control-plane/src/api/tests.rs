@@ -14,7 +14,7 @@ use protocol::api::{PROBLEM_CONTENT_TYPE, Problem};
 use serde::Deserialize;
 use tower::ServiceExt;
 
-use super::testing::{Harness, on_both_backends, request, secret, token};
+use super::testing::{Harness, on_both_backends, request_with, secret, token};
 use super::{ApiConfig, openapi};
 
 /// Who may call what. Every operation of the OpenAPI document must be listed here, so a new
@@ -66,6 +66,14 @@ type Action = (
 );
 
 const ACTIONS: &[Action] = &[
+    (
+        "POST",
+        "/api/v1/benches/{id}/token",
+        "",
+        "",
+        &[Role::Admin],
+        StatusCode::OK,
+    ),
     (
         "PUT",
         "/api/v1/ota/layers",
@@ -185,10 +193,9 @@ async fn role_matrix(h: &Harness) {
         Some(Role::Bench),
     ];
     for (method, path, query, roles) in MATRIX {
-        assert_eq!(*method, "GET");
         let uri = format!("{}{query}", concrete(path));
         for caller in callers {
-            let (status, headers) = head(h, request(&uri, caller)).await;
+            let (status, headers) = head(h, request_with(method, &uri, caller)).await;
             let expected = match (roles, caller) {
                 (None, _) => StatusCode::OK,
                 (Some(_), None) => StatusCode::UNAUTHORIZED,
@@ -210,7 +217,9 @@ async fn role_matrix(h: &Harness) {
             let mut expired = protocol::Claims::new(Role::Admin, "root", Duration::from_secs(60));
             expired.exp = chrono::Utc::now().timestamp() - 1;
             for bad in [forged, secret().sign(&expired), "garbage".to_owned()] {
-                let req = Request::get(&uri)
+                let req = Request::builder()
+                    .method(*method)
+                    .uri(&uri)
                     .header(header::AUTHORIZATION, format!("Bearer {bad}"))
                     .body(Body::empty())
                     .unwrap();
@@ -618,3 +627,34 @@ async fn metrics_exposition(h: &Harness) {
 }
 
 on_both_backends!(metrics_exposition);
+
+/// An admin gets a working bench token; an unknown bench is a 404 problem.
+async fn bench_tokens(h: &Harness) {
+    let response = h
+        .app()
+        .oneshot(request_with(
+            "POST",
+            "/api/v1/benches/mostar-01/token",
+            Some(Role::Admin),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let issued: protocol::api::BenchToken = serde_json::from_slice(&body).unwrap();
+    assert_eq!(issued.bench, "mostar-01");
+    let claims = secret().verify(&issued.token).unwrap();
+    assert_eq!((claims.role, claims.sub.as_str()), (Role::Bench, "mostar-01"));
+    assert_eq!(issued.expires_at.timestamp(), claims.exp);
+    let unknown = h
+        .app()
+        .oneshot(request_with(
+            "POST",
+            "/api/v1/benches/atlantis-01/token",
+            Some(Role::Admin),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+on_both_backends!(bench_tokens);
