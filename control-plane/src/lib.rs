@@ -18,6 +18,7 @@ pub mod health;
 pub mod ingest;
 pub mod metrics;
 pub mod ota;
+pub mod routing;
 pub mod settings;
 pub mod store;
 pub mod token;

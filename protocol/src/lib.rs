@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod fleet;
+pub mod idea;
 pub mod schema;
 pub mod status;
 pub mod telemetry;
@@ -15,6 +16,7 @@ pub mod topic;
 
 pub use config::{BenchConfig, ConfigAck, ConfigDocument};
 pub use fleet::{BenchInfo, Fleet};
+pub use idea::{IdeaAck, IdeaState, IdeaSubmission};
 pub use status::{BenchState, Status};
 pub use telemetry::{RejectReason, Rejection, Telemetry};
 pub use token::{Claims, Role};
