@@ -36,11 +36,14 @@ pub mod auth;
 mod benches;
 mod events;
 mod fleet;
+mod ideas;
 pub mod openapi;
 mod ops;
+mod organisations;
 mod ota;
 pub mod problem;
 mod reports;
+mod rules;
 mod telemetry;
 #[cfg(test)]
 mod testing;
@@ -113,6 +116,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// OTA configuration: layers, bench configuration states, rollouts, audit log.
     pub ota: crate::ota::Ota,
+    /// Idea routing: organisations, rules, ideas.
+    pub routing: crate::routing::Routing,
 }
 
 impl FromRef<AppState> for Secret {
@@ -145,6 +150,30 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ota::abort))
         .routes(routes!(ota::rollback))
         .routes(routes!(ota::audit))
+        .routes(routes!(organisations::apply))
+        .routes(routes!(organisations::list))
+        .routes(routes!(organisations::detail))
+        .routes(routes!(organisations::approve))
+        .routes(routes!(organisations::reject))
+        .routes(routes!(organisations::suspend))
+        .routes(routes!(organisations::reactivate))
+        .routes(routes!(organisations::token))
+        .routes(routes!(organisations::audit))
+        .routes(routes!(rules::get, rules::put))
+        .routes(routes!(rules::versions))
+        .routes(routes!(rules::test))
+        .routes(routes!(ideas::list))
+        .routes(routes!(ideas::detail))
+        .routes(routes!(ideas::confirm))
+        .routes(routes!(ideas::decline))
+        .routes(routes!(ideas::progress))
+        .routes(routes!(ideas::complete))
+        .routes(routes!(ideas::approve))
+        .routes(routes!(ideas::reject))
+        .routes(routes!(ideas::assign))
+        .routes(routes!(ideas::queue))
+        .routes(routes!(ideas::report))
+        .routes(routes!(ideas::public))
         .split_for_parts()
 }
 

@@ -47,6 +47,8 @@ pub enum StartError {
     Broker(#[from] broker::BrokerError),
     #[error("OTA configuration: {0}")]
     Ota(#[from] ota::OtaError),
+    #[error("idea routing: {0}")]
+    Routing(#[from] routing::RoutingError),
     #[error("cannot listen for the API on {addr}: {source}")]
     ApiListen { addr: SocketAddr, source: std::io::Error },
 }
@@ -58,6 +60,8 @@ pub struct Running {
     pub store_mode: store::StoreMode,
     /// OTA configuration: layers, per-bench desired/reported state, rollouts.
     pub ota: ota::Ota,
+    /// Idea routing: organisations, rules, ideas.
+    pub routing: routing::Routing,
     /// Finishes after `shutdown` is cancelled and everything buffered has been written.
     pub done: JoinHandle<()>,
 }
@@ -186,13 +190,27 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         stop_ota.clone(),
     )
     .await?;
+    let stop_routing = CancellationToken::new();
+    let (routing, routing_task) = routing::Routing::start(
+        fleet.clone(),
+        settings.ideas.routing(),
+        store.clone(),
+        Arc::new(handle.clone()),
+        Arc::new(routing::SystemClock),
+        metrics.clone(),
+        stop_routing.clone(),
+    )
+    .await?;
     let dispatch_task = tokio::spawn(dispatch(
         handle.clone(),
         broker.events,
         broker.inbound,
-        ingest.clone(),
-        presence.clone(),
-        ota.clone(),
+        Consumers {
+            ingest: ingest.clone(),
+            presence: presence.clone(),
+            ota: ota.clone(),
+            routing: routing.clone(),
+        },
         metrics.clone(),
     ));
 
@@ -222,10 +240,13 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         },
         shutdown: shutdown.clone(),
         ota: ota.clone(),
+        routing: routing.clone(),
     };
     let api_shutdown = shutdown.clone();
     let api_task = tokio::spawn(async move {
-        let served = axum::serve(listener, api::app(state))
+        // Client addresses key the public routes' rate limit.
+        let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { api_shutdown.cancelled().await })
             .await;
         if let Err(e) = served {
@@ -246,6 +267,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         }
         stop_ota.cancel();
         let _ = ota_task.await;
+        stop_routing.cancel();
+        let _ = routing_task.await;
         stop_ingest.cancel();
         let _ = ingest_task.await;
         stop_presence.cancel();
@@ -258,18 +281,26 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         mqtt_addr,
         store_mode,
         ota,
+        routing,
         done,
     })
 }
 
-/// Routes broker events and bench messages to presence and ingest. Ends when the broker closes.
+/// Where bench messages go.
+struct Consumers {
+    ingest: Ingest,
+    presence: PresenceTracker,
+    ota: ota::Ota,
+    routing: routing::Routing,
+}
+
+/// Routes broker events and bench messages to presence, ingest, OTA and idea routing. Ends when
+/// the broker closes.
 async fn dispatch(
     broker: broker::BrokerHandle,
     mut events: tokio::sync::mpsc::UnboundedReceiver<BrokerEvent>,
     mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
-    ingest: Ingest,
-    presence: PresenceTracker,
-    ota: ota::Ota,
+    to: Consumers,
     metrics: Arc<Metrics>,
 ) {
     let mut events_open = true;
@@ -285,17 +316,17 @@ async fn dispatch(
                 (queue_full, overrun) = (q, o);
             }
             ev = events.recv(), if events_open => match ev {
-                Some(ev) => on_event(ev, &presence, &metrics),
+                Some(ev) => on_event(ev, &to.presence, &metrics),
                 None => events_open = false,
             },
             msg = inbound.recv() => match msg {
-                Some(msg) => on_message(msg, &ingest, &presence, &ota, &metrics),
+                Some(msg) => on_message(msg, &to, &metrics),
                 None => break,
             },
         }
     }
     while let Ok(ev) = events.try_recv() {
-        on_event(ev, &presence, &metrics);
+        on_event(ev, &to.presence, &metrics);
     }
 }
 
@@ -325,7 +356,13 @@ fn on_event(ev: BrokerEvent, presence: &PresenceTracker, metrics: &Metrics) {
     }
 }
 
-fn on_message(msg: Inbound, ingest: &Ingest, presence: &PresenceTracker, ota: &ota::Ota, metrics: &Metrics) {
+fn on_message(msg: Inbound, to: &Consumers, metrics: &Metrics) {
+    let Consumers {
+        ingest,
+        presence,
+        ota,
+        routing,
+    } = to;
     let bench = msg.topic.bench.as_str();
     metrics.received(msg.topic.kind);
     match msg.topic.kind {
@@ -347,10 +384,7 @@ fn on_message(msg: Inbound, ingest: &Ingest, presence: &PresenceTracker, ota: &o
             }
         },
         TopicKind::ConfigAck => ota.on_ack(&msg.topic.bench, &msg.payload),
-        // Specified by the idea-routing issue; counted, not yet acted on.
-        TopicKind::Ideas => {
-            tracing::debug!(bench.id = %bench, topic = %msg.topic, "message on a reserved topic ignored");
-        }
+        TopicKind::Ideas => routing.on_idea(&msg.topic.bench, msg.payload, msg.received_at),
         TopicKind::Config | TopicKind::IdeasAck => {
             metrics.dropped(protocol::RejectReason::UnknownTopic.label());
         }

@@ -113,6 +113,15 @@ pub struct Metrics {
     pub bench_config_drift_seconds: Family<BenchLabel, FloatGauge>,
     /// Configuration acknowledgements received, by status (`applied`, `rejected`).
     pub ota_acks_received: Family<StatusLabel, Counter>,
+    /// Ideas submitted at benches, by what the kiosk was told (`received`, `duplicate`,
+    /// `rate_limited`, `invalid`).
+    pub ideas_submitted: Family<StatusLabel, Counter>,
+    /// Idea lifecycle transitions, by the state entered.
+    pub idea_transitions: Family<StatusLabel, Counter>,
+    /// Idea deadlines that passed: `confirm` (re-offered or escalated) and `act` (overdue).
+    pub idea_deadlines_expired: Family<StatusLabel, Counter>,
+    /// Ideas waiting for operators: held for moderation, unroutable or escalated.
+    pub ideas_awaiting_operator: Gauge,
     /// Per bench: time and raw counters of the newest sample seen, to turn resets into deltas.
     newest: Mutex<HashMap<String, Newest>>,
 }
@@ -153,6 +162,10 @@ impl Metrics {
             http_request_duration_seconds: Family::new_with_constructor(http_duration_histogram),
             bench_config_drift_seconds: Family::default(),
             ota_acks_received: Family::default(),
+            ideas_submitted: Family::default(),
+            idea_transitions: Family::default(),
+            idea_deadlines_expired: Family::default(),
+            ideas_awaiting_operator: Gauge::default(),
             newest: Mutex::default(),
             registry: Registry::default(),
         };
@@ -278,6 +291,26 @@ impl Metrics {
             "Configuration acknowledgements received, by status",
             m.ota_acks_received.clone(),
         );
+        registry.register(
+            "ideas_submitted",
+            "Ideas submitted at benches, by the answer the kiosk got",
+            m.ideas_submitted.clone(),
+        );
+        registry.register(
+            "idea_transitions",
+            "Idea lifecycle transitions, by the state entered",
+            m.idea_transitions.clone(),
+        );
+        registry.register(
+            "idea_deadlines_expired",
+            "Idea deadlines that passed, by kind (confirm, act)",
+            m.idea_deadlines_expired.clone(),
+        );
+        registry.register(
+            "ideas_awaiting_operator",
+            "Ideas waiting for operators: held for moderation, unroutable or escalated",
+            m.ideas_awaiting_operator.clone(),
+        );
 
         // Expose every closed-set label from the start, so rates work from zero.
         for kind in TopicKind::ALL.into_iter().filter(|k| k.bench_publishes()) {
@@ -292,6 +325,17 @@ impl Metrics {
         }
         for status in ["applied", "rejected"] {
             let _ = m.ota_acks_received.get_or_create(&StatusLabel { status });
+        }
+        for status in ["received", "duplicate", "rate_limited", "invalid"] {
+            let _ = m.ideas_submitted.get_or_create(&StatusLabel { status });
+        }
+        for state in protocol::IdeaState::ALL {
+            let _ = m
+                .idea_transitions
+                .get_or_create(&StatusLabel { status: state.as_str() });
+        }
+        for status in ["confirm", "act"] {
+            let _ = m.idea_deadlines_expired.get_or_create(&StatusLabel { status });
         }
         for reason in [DROP_QUEUE_FULL, DROP_LINK_OVERRUN] {
             let _ = m.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason });

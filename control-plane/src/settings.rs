@@ -28,6 +28,7 @@ pub struct Settings {
     pub presence: PresenceSettings,
     pub store: StoreSettings,
     pub ota: OtaSettings,
+    pub ideas: IdeaSettings,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +99,7 @@ impl Default for Settings {
             presence: PresenceSettings::default(),
             store: StoreSettings::default(),
             ota: OtaSettings::default(),
+            ideas: IdeaSettings::default(),
         }
     }
 }
@@ -167,6 +169,57 @@ impl Default for OtaSettings {
         Self {
             ack_timeout_s: 120,
             drift_threshold_s: 600,
+        }
+    }
+}
+
+/// Citizens' ideas: intake limits and moderation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdeaSettings {
+    /// Fewest characters an idea's text may have.
+    pub text_min_chars: usize,
+    /// Most characters an idea's text may have (at most 4000, the wire limit).
+    pub text_max_chars: usize,
+    /// Ideas one bench may send in a burst...
+    pub bench_burst: u32,
+    /// ...and per hour after it.
+    pub bench_per_hour: u32,
+    /// Words or phrases that hold an idea for moderation (any script, any case, word starts).
+    pub blocklist: Vec<String>,
+    /// Unauthenticated requests (applications to join, status lookups) per client address: a
+    /// burst...
+    pub public_burst: u32,
+    /// ...and per hour after it.
+    pub public_per_hour: u32,
+}
+
+impl Default for IdeaSettings {
+    fn default() -> Self {
+        let d = crate::routing::RoutingSettings::default();
+        Self {
+            text_min_chars: d.text_min_chars,
+            text_max_chars: d.text_max_chars,
+            bench_burst: d.bench_burst,
+            bench_per_hour: d.bench_per_hour,
+            blocklist: d.blocklist,
+            public_burst: d.public_burst,
+            public_per_hour: d.public_per_hour,
+        }
+    }
+}
+
+impl IdeaSettings {
+    pub fn routing(&self) -> crate::routing::RoutingSettings {
+        crate::routing::RoutingSettings {
+            text_min_chars: self.text_min_chars,
+            text_max_chars: self.text_max_chars,
+            bench_burst: self.bench_burst,
+            bench_per_hour: self.bench_per_hour,
+            blocklist: self.blocklist.clone(),
+            public_burst: self.public_burst,
+            public_per_hour: self.public_per_hour,
+            ..crate::routing::RoutingSettings::default()
         }
     }
 }
@@ -246,6 +299,15 @@ impl Settings {
         if self.ota.ack_timeout_s == 0 {
             return bad("ota.ack_timeout_s must be at least 1");
         }
+        if self.ideas.text_min_chars == 0
+            || self.ideas.text_min_chars > self.ideas.text_max_chars
+            || self.ideas.text_max_chars > protocol::idea::MAX_TEXT_CHARS
+        {
+            return bad("ideas: need 1 <= text_min_chars <= text_max_chars <= 4000");
+        }
+        if self.ideas.bench_burst == 0 || self.ideas.public_burst == 0 {
+            return bad("ideas.bench_burst and ideas.public_burst must be at least 1");
+        }
         Ok(())
     }
 }
@@ -321,6 +383,22 @@ ack_timeout_s = 120
 # Desired and reported configuration versions differing for longer than this many seconds is
 # reported as drift by the API (benchfleet_bench_config_drift_seconds always shows the duration).
 drift_threshold_s = 600
+
+[ideas]
+# Bounds on the length of an idea's text, in characters; outside them the kiosk is told `invalid`.
+text_min_chars = 10
+text_max_chars = 2000
+# Ideas one bench may send in a burst, and per hour after it (kiosks share their bench, so the
+# limit is per bench); beyond it the kiosk is told `rate_limited` and sends again later.
+bench_burst = 10
+bench_per_hour = 30
+# Words or phrases that hold an idea for moderation instead of routing it; matched at word
+# starts in any case and script ("uvred" matches "Uvreda" and "увреда").
+blocklist = []
+# Unauthenticated requests (applications to join, public status lookups) per client address:
+# a burst, and per hour after it; beyond it the answer is 429 with Retry-After.
+public_burst = 20
+public_per_hour = 600
 "#;
 
 #[cfg(test)]

@@ -247,6 +247,125 @@ pub enum PublicState {
     Duplicate,
 }
 
+/// An idea as the HTTP API shows it to staff and organisations. What a reader may not see is
+/// left out: organisations see phone numbers and e-mail addresses in the text redacted unless
+/// the citizen consented, and the contact block only once they confirmed the idea.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdeaView {
+    pub id: String,
+    pub tracking_code: String,
+    pub bench_id: String,
+    pub municipality: String,
+    pub submitted_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub text: String,
+    /// Whether personal data in `text` was replaced by `[e-mail]` / `[phone]` for this reader.
+    pub redacted: bool,
+    pub category: String,
+    pub lang: String,
+    pub state: IdeaState,
+    /// The organisation that confirmed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// Organisations it is offered to now (for an organisation: itself, when it is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offered_to: Vec<String>,
+    /// Offer rounds so far.
+    pub attempts: i32,
+    /// The rule that routed it; absent for a municipality's default organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The running deadline: confirmation while offered, completion once confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    /// For a duplicate: the original's tracking code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// Why it waits for a moderator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    /// Whether the citizen left contact details.
+    pub has_contact: bool,
+    /// The contact details: only for the organisation that confirmed the idea.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of ideas, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdeaPage {
+    pub items: Vec<IdeaView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One step of an idea's history, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdeaStep {
+    pub at: DateTime<Utc>,
+    /// A token subject, `bench:<id>` or `system`.
+    pub actor: String,
+    /// `received`, `held`, `offered`, `confirmed`, `declined`, `expired`, `escalated`,
+    /// `progress`, `completed`, `approved`, `rejected`, `assigned`, `duplicate`, `unroutable`,
+    /// `act_overdue`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<IdeaState>,
+    pub to: IdeaState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_note: Option<String>,
+}
+
+/// One idea with its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdeaDetail {
+    #[serde(flatten)]
+    pub idea: IdeaView,
+    pub history: Vec<IdeaStep>,
+}
+
+/// What anyone holding a tracking code may see (`GET /api/v1/public/ideas/{code}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicIdea {
+    pub tracking_code: String,
+    pub state: PublicState,
+    pub municipality: String,
+    pub category: String,
+    pub received_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The organisation taking care of it, once one confirmed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// For a duplicate: the original's tracking code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// Notes the organisation or the moderators published, oldest first.
+    pub notes: Vec<PublicNote>,
+}
+
+/// A published note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicNote {
+    pub at: DateTime<Utc>,
+    pub note: String,
+}
+
 /// Whether `s` is a UUID in its 36-character hyphenated form.
 pub fn is_uuid(s: &str) -> bool {
     s.len() == 36

@@ -96,6 +96,80 @@ impl Permission for ReadAudit {
     const ACTION: &'static str = "read the audit log";
 }
 
+/// Read ideas: staff see every idea, a `cso` token only its organisation's (admin, operator,
+/// viewer, cso).
+#[derive(Debug)]
+pub struct ReadIdeas;
+
+impl Permission for ReadIdeas {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator, Role::Viewer, Role::Cso];
+    const ACTION: &'static str = "read ideas";
+}
+
+/// Confirm, decline, report progress on and complete ideas offered to the caller's
+/// organisation (cso).
+#[derive(Debug)]
+pub struct ActOnIdeas;
+
+impl Permission for ActOnIdeas {
+    const ROLES: &'static [Role] = &[Role::Cso];
+    const ACTION: &'static str = "act on ideas for an organisation";
+}
+
+/// Moderation and the coordinators' queue: approve, reject, assign (admin, operator).
+#[derive(Debug)]
+pub struct ModerateIdeas;
+
+impl Permission for ModerateIdeas {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator];
+    const ACTION: &'static str = "moderate ideas";
+}
+
+/// Routing rules and their versions, and idea reports (admin, operator, viewer).
+#[derive(Debug)]
+pub struct ReadRouting;
+
+impl Permission for ReadRouting {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator, Role::Viewer];
+    const ACTION: &'static str = "read routing rules and idea reports";
+}
+
+/// Replace the routing rules and try rule sets (admin, operator).
+#[derive(Debug)]
+pub struct ChangeRouting;
+
+impl Permission for ChangeRouting {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator];
+    const ACTION: &'static str = "change or test routing rules";
+}
+
+/// The network's organisations (admin, operator, viewer, cso).
+#[derive(Debug)]
+pub struct ReadOrganisations;
+
+impl Permission for ReadOrganisations {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator, Role::Viewer, Role::Cso];
+    const ACTION: &'static str = "read the network's organisations";
+}
+
+/// Approve, reject, suspend and reactivate organisations (admin, operator).
+#[derive(Debug)]
+pub struct DecideOrganisations;
+
+impl Permission for DecideOrganisations {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator];
+    const ACTION: &'static str = "decide on organisations";
+}
+
+/// Tokens for an organisation's members, and the routing audit log (admin).
+#[derive(Debug)]
+pub struct AdministerNetwork;
+
+impl Permission for AdministerNetwork {
+    const ROLES: &'static [Role] = &[Role::Admin];
+    const ACTION: &'static str = "issue organisation tokens or read the routing audit log";
+}
+
 /// A caller holding permission `P`. Put it first among a handler's arguments, so that an
 /// unauthenticated request is refused before its parameters are looked at.
 #[derive(Debug)]

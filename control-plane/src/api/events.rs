@@ -27,6 +27,7 @@ pub const TELEMETRY: &str = "telemetry";
 pub const LAGGED: &str = "lagged";
 pub const BENCH_CONFIG: &str = "bench_config";
 pub const ROLLOUT: &str = "rollout";
+pub const IDEA: &str = "idea";
 
 /// The live event stream.
 #[utoipa::path(
@@ -41,7 +42,8 @@ pub const ROLLOUT: &str = "rollout";
          `lagged` (a `LaggedEvent`: this client read too slowly and `skipped` events were dropped \
          for it; refetch state with `GET /api/v1/benches`), `bench_config` (a `BenchConfigStatus`: \
          a bench's desired/reported configuration or delivery state changed) and `rollout` (a \
-         `RolloutSummary`: a rollout advanced, paused, completed or aborted). Idle streams get a \
+         `RolloutSummary`: a rollout advanced, paused, completed or aborted) and `idea` (an \
+         `IdeaChange`: an idea was received, routed, confirmed… without its text). Idle streams get a \
          comment line every 15 s."
     ),
     responses((status = 200, description = "The event stream", content_type = "text/event-stream", body = String))
@@ -56,6 +58,7 @@ pub(super) async fn stream(
         states: s.presence.subscribe(),
         samples: s.ingest.subscribe(),
         ota: s.ota.subscribe(),
+        ideas: s.routing.subscribe(),
         shutdown: s.shutdown.clone(),
     };
     let events = futures::stream::unfold(live, |mut live| async move {
@@ -69,6 +72,7 @@ struct Live {
     states: Receiver<StatusEvent>,
     samples: Receiver<TelemetryRow>,
     ota: Receiver<crate::ota::OtaEvent>,
+    ideas: Receiver<crate::routing::IdeaChange>,
     shutdown: CancellationToken,
 }
 
@@ -98,6 +102,11 @@ impl Live {
             r = self.ota.recv() => match r {
                 Ok(crate::ota::OtaEvent::BenchConfig(status)) => Some(json_event(BENCH_CONFIG, &status)),
                 Ok(crate::ota::OtaEvent::Rollout(summary)) => Some(json_event(ROLLOUT, &summary)),
+                Err(RecvError::Lagged(skipped)) => Some(lagged(skipped)),
+                Err(RecvError::Closed) => None,
+            },
+            r = self.ideas.recv() => match r {
+                Ok(change) => Some(json_event(IDEA, &change)),
                 Err(RecvError::Lagged(skipped)) => Some(lagged(skipped)),
                 Err(RecvError::Closed) => None,
             },

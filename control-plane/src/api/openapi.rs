@@ -32,7 +32,7 @@ pub const BEARER: &str = "bearer";
                        names the parameter at fault. Unknown query parameters are refused.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem, BenchStateEvent, TelemetryEvent, LaggedEvent)),
+    components(schemas(Problem, BenchStateEvent, TelemetryEvent, LaggedEvent, crate::routing::IdeaChange)),
     tags(
         (name = "benches", description = "The fleet, bench by bench"),
         (name = "telemetry", description = "Time-bucketed telemetry history"),
@@ -40,6 +40,11 @@ pub const BEARER: &str = "bearer";
         (name = "reports", description = "Availability reports for project managers"),
         (name = "events", description = "Live changes as Server-Sent Events"),
         (name = "ota", description = "Configuration layers, per-bench desired/reported configuration, staged rollouts, audit log"),
+        (name = "organisations", description = "The Participatory Democracy Network's member organisations: applications, decisions, member tokens"),
+        (name = "routing", description = "Versioned idea-routing rules, and trying ideas against them"),
+        (name = "ideas", description = "Citizens' ideas: organisations' inboxes and actions"),
+        (name = "moderation", description = "Held ideas and the coordinators' queue (operators)"),
+        (name = "public", description = "What anyone may see without a token"),
         (name = "operations", description = "Liveness, readiness and Prometheus metrics (no token)"),
     )
 )]

@@ -37,6 +37,8 @@ pub struct ApiError {
     pub challenge: Option<String>,
     /// Every bad field, when there is more than one to name.
     pub errors: Vec<protocol::config::FieldError>,
+    /// `Retry-After` seconds for 429s.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -48,6 +50,7 @@ impl ApiError {
             field: None,
             challenge: None,
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -136,6 +139,14 @@ impl ApiError {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", detail)
     }
 
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after.as_secs().max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
+        }
+    }
+
     /// 503: the request took longer than the server allows.
     pub fn timeout() -> Self {
         Self::new(
@@ -200,6 +211,26 @@ impl From<crate::ota::OtaError> for ApiError {
     }
 }
 
+impl From<crate::routing::RoutingError> for ApiError {
+    fn from(e: crate::routing::RoutingError) -> Self {
+        use crate::routing::{LifecycleError, RoutingError};
+        match e {
+            RoutingError::Invalid(errors) => Self::invalid(errors),
+            RoutingError::UnknownIdea(id) => Self::not_found(format!("there is no idea {id:?}")),
+            RoutingError::UnknownOrganisation(id) => Self::not_found(format!("there is no organisation {id:?}")),
+            RoutingError::Lifecycle(LifecycleError::NotYours(id)) => {
+                Self::not_found(format!("there is no idea {id:?} for your organisation"))
+            }
+            RoutingError::Lifecycle(LifecycleError::ReasonRequired(what)) => {
+                Self::validation("reason", format!("{what} needs a reason"))
+            }
+            RoutingError::Lifecycle(e @ LifecycleError::WrongState { .. }) => Self::conflict(e.to_string()),
+            RoutingError::Conflict(detail) => Self::conflict(detail),
+            RoutingError::Store(e) => Self::from(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
@@ -208,6 +239,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -254,6 +288,27 @@ fn field_of(path: &str, message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
     Some(message[start..start + len].to_owned())
+}
+
+/// Like [`Json`], but a request without a body gets `T::default()`.
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let has_body = headers.contains_key(header::CONTENT_TYPE)
+            || headers.contains_key(header::TRANSFER_ENCODING)
+            || headers
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if !has_body {
+            return Ok(Self(T::default()));
+        }
+        Json::<T>::from_request(req, state).await.map(|Json(v)| Self(v))
+    }
 }
 
 /// A JSON body parsed into `T` (which should `deny_unknown_fields`); errors name the field.

@@ -54,6 +54,20 @@ impl crate::ota::Publisher for Published {
     }
 }
 
+/// Idea acks the routing service sent kiosks, in order (instead of a broker).
+#[derive(Debug, Default)]
+pub struct Acks(pub std::sync::Mutex<Vec<(protocol::BenchId, protocol::IdeaAck)>>);
+
+impl crate::routing::AckSender for Acks {
+    fn send_ack(&self, bench: &protocol::BenchId, ack: &protocol::IdeaAck) -> Result<(), crate::broker::BrokerError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((bench.clone(), ack.clone()));
+        Ok(())
+    }
+}
+
 enum Database {
     Sqlite(#[allow(dead_code)] SqliteDatabase),
     Postgres(#[allow(dead_code)] PgDatabase),
@@ -65,6 +79,11 @@ pub struct Harness {
     pub broker: Arc<FakeBroker>,
     /// What OTA sent benches.
     pub published: Arc<Published>,
+    /// What idea routing answered kiosks.
+    pub acks: Arc<Acks>,
+    /// The idea-routing clock: moves only when a test says so; deadlines fire on
+    /// `state.routing.tick()`.
+    pub clock: Arc<crate::routing::ManualClock>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     // Last: the database outlives the tasks using it.
@@ -131,6 +150,18 @@ impl Harness {
         )
         .await
         .unwrap();
+        let acks = Arc::new(Acks::default());
+        let clock = Arc::new(crate::routing::ManualClock::new(chrono::Utc::now()));
+        let (routing, _inputs) = crate::routing::Routing::load(
+            fleet.clone(),
+            crate::routing::RoutingSettings::default(),
+            store.clone(),
+            acks.clone(),
+            clock.clone(),
+            metrics.clone(),
+        )
+        .await
+        .unwrap();
         let state = AppState {
             store,
             metrics,
@@ -142,11 +173,14 @@ impl Harness {
             config: ApiConfig::default(),
             shutdown: stop.clone(),
             ota,
+            routing,
         };
         Self {
             state,
             broker,
             published,
+            acks,
+            clock,
             stop,
             tasks: vec![ingest_task, presence_task, ota_task],
             _db: db,

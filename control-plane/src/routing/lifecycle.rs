@@ -1,0 +1,363 @@
+//! An idea's lifecycle as pure transitions on its record: what organisations and moderators
+//! may do in which state, what a passed deadline does, and the event row each step leaves.
+//!
+//! Routing itself (choosing organisations) is [`super::rules`]; these functions only say when
+//! an idea needs it.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use protocol::IdeaState;
+
+use super::records::{IdeaEvent, IdeaRecord};
+use super::rules::{Decision, Route};
+
+/// What someone does to an idea through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdeaAction {
+    /// An organisation takes an idea offered to it.
+    Confirm,
+    /// An organisation turns down an idea offered to it (needs a reason); it is routed again
+    /// without that organisation.
+    Decline,
+    /// The confirming organisation reports progress (`in_action`).
+    Progress,
+    /// The confirming organisation reports the action done.
+    Complete,
+    /// A moderator releases a held idea to routing.
+    Approve,
+    /// A moderator rejects an idea (needs a reason).
+    Reject,
+    /// A coordinator offers an idea to an organisation of their choice.
+    Assign(String),
+}
+
+impl IdeaAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Confirm => "confirmed",
+            Self::Decline => "declined",
+            Self::Progress => "progress",
+            Self::Complete => "completed",
+            Self::Approve => "approved",
+            Self::Reject => "rejected",
+            Self::Assign(_) => "assigned",
+        }
+    }
+}
+
+/// Who acts: a token subject and, for a `cso` token, its organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub subject: String,
+    pub org: Option<String>,
+}
+
+/// Notes left with an action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// Shown on the public status page.
+    pub public: Option<String>,
+    /// For operators and the organisation.
+    pub internal: Option<String>,
+    /// Why (declines and rejections).
+    pub reason: Option<String>,
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    /// The idea is not the caller organisation's to act on (shown as "not found", so an
+    /// organisation learns nothing about others' ideas).
+    #[error("no idea {0:?} for this organisation")]
+    NotYours(String),
+    #[error("cannot {action} an idea that is {state}")]
+    WrongState { action: &'static str, state: IdeaState },
+    #[error("{0} needs a reason")]
+    ReasonRequired(&'static str),
+}
+
+/// What a step leaves behind: event rows, and whether the idea must now be routed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Step {
+    pub events: Vec<IdeaEvent>,
+    pub needs_routing: bool,
+}
+
+/// An event row for `idea` entering its current state.
+pub fn event(
+    idea: &IdeaRecord,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    from: Option<IdeaState>,
+    org: Option<&str>,
+    notes: &Notes,
+) -> IdeaEvent {
+    let internal = match (&notes.reason, &notes.internal) {
+        (Some(r), Some(i)) => Some(format!("{r} — {i}")),
+        (r, i) => r.clone().or_else(|| i.clone()),
+    };
+    IdeaEvent {
+        id: 0,
+        idea_id: idea.id.clone(),
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        from_state: from,
+        to_state: idea.state,
+        org_id: org.map(str::to_owned),
+        public_note: notes.public.clone(),
+        internal_note: internal,
+    }
+}
+
+fn after(now: DateTime<Utc>, d: Option<i64>) -> Option<DateTime<Utc>> {
+    d.and_then(|s| now.checked_add_signed(TimeDelta::seconds(s)))
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
+}
+
+/// Carries out an action, or says why it may not be done. The record is changed only on
+/// success.
+pub fn act(
+    idea: &mut IdeaRecord,
+    action: &IdeaAction,
+    actor: &Actor,
+    notes: &Notes,
+    now: DateTime<Utc>,
+) -> Result<Step, LifecycleError> {
+    let from = idea.state;
+    let wrong = || LifecycleError::WrongState {
+        action: match action {
+            IdeaAction::Confirm => "confirm",
+            IdeaAction::Decline => "decline",
+            IdeaAction::Progress => "report progress on",
+            IdeaAction::Complete => "complete",
+            IdeaAction::Approve => "approve",
+            IdeaAction::Reject => "reject",
+            IdeaAction::Assign(_) => "assign",
+        },
+        state: from,
+    };
+    let org = actor.org.as_deref();
+    let offered_to_me = org.is_some_and(|o| idea.offered_to.iter().any(|x| x == o));
+    let mine = org.is_some() && idea.org_id.as_deref() == org;
+    let mut next = idea.clone();
+    let mut needs_routing = false;
+    match action {
+        IdeaAction::Confirm | IdeaAction::Decline => {
+            if !offered_to_me {
+                return Err(if mine {
+                    wrong()
+                } else {
+                    LifecycleError::NotYours(idea.id.clone())
+                });
+            }
+            if from != IdeaState::Offered {
+                return Err(wrong());
+            }
+            let org = org.unwrap_or_default().to_owned();
+            if *action == IdeaAction::Confirm {
+                next.state = IdeaState::Confirmed;
+                next.offered_to.clear();
+                next.org_id = Some(org);
+                next.confirmed_at = Some(now);
+                next.deadline = after(now, next.act_within_s);
+            } else {
+                if notes.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                    return Err(LifecycleError::ReasonRequired("declining"));
+                }
+                next.offered_to.retain(|o| *o != org);
+                next.excluded.push(org);
+                needs_routing = next.offered_to.is_empty();
+            }
+        }
+        IdeaAction::Progress | IdeaAction::Complete => {
+            if !mine {
+                return Err(if offered_to_me {
+                    wrong()
+                } else {
+                    LifecycleError::NotYours(idea.id.clone())
+                });
+            }
+            if !matches!(from, IdeaState::Confirmed | IdeaState::InAction) {
+                return Err(wrong());
+            }
+            if *action == IdeaAction::Progress {
+                next.state = IdeaState::InAction;
+            } else {
+                next.state = IdeaState::Completed;
+                next.deadline = None;
+                next.completed_at = Some(now);
+            }
+        }
+        IdeaAction::Approve => {
+            if from != IdeaState::Held {
+                return Err(wrong());
+            }
+            next.flag = None;
+            needs_routing = true;
+        }
+        IdeaAction::Reject => {
+            if !matches!(
+                from,
+                IdeaState::Received
+                    | IdeaState::Held
+                    | IdeaState::Offered
+                    | IdeaState::Unroutable
+                    | IdeaState::Escalated
+            ) {
+                return Err(wrong());
+            }
+            if notes.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(LifecycleError::ReasonRequired("rejecting"));
+            }
+            next.state = IdeaState::Rejected;
+            next.offered_to.clear();
+            next.deadline = None;
+        }
+        IdeaAction::Assign(target) => {
+            if !matches!(from, IdeaState::Unroutable | IdeaState::Escalated | IdeaState::Offered) {
+                return Err(wrong());
+            }
+            next.state = IdeaState::Offered;
+            next.offered_to = vec![target.clone()];
+            next.excluded.retain(|o| o != target);
+            next.attempts += 1;
+            next.deadline = after(now, next.confirm_within_s);
+        }
+    }
+    next.updated_at = now;
+    let concerned = match action {
+        IdeaAction::Assign(o) => Some(o.as_str()),
+        IdeaAction::Confirm | IdeaAction::Decline | IdeaAction::Progress | IdeaAction::Complete => org,
+        _ => None,
+    };
+    let events = vec![event(
+        &next,
+        now,
+        &actor.subject,
+        action.as_str(),
+        Some(from),
+        concerned,
+        notes,
+    )];
+    *idea = next;
+    Ok(Step { events, needs_routing })
+}
+
+/// Applies a routing decision to an idea that needs routing: offered to the chosen
+/// organisations with a fresh confirmation deadline, or `unroutable` (never routed before) /
+/// `escalated` (offered before and no one took it, or out of attempts).
+pub fn apply_route(
+    idea: &mut IdeaRecord,
+    decision: &Decision,
+    rule_version: i64,
+    max_attempts: u32,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Vec<IdeaEvent> {
+    let from = idea.state;
+    let routed_before = idea.attempts > 0;
+    idea.offered_to.clear();
+    idea.updated_at = now;
+    let out_of_attempts = i64::from(idea.attempts) >= i64::from(max_attempts);
+    match &decision.route {
+        Route::Offer {
+            organisations,
+            rule,
+            sla,
+            ..
+        } if !out_of_attempts => {
+            idea.state = IdeaState::Offered;
+            idea.offered_to = organisations.clone();
+            idea.attempts += 1;
+            idea.rule = rule.clone();
+            idea.rule_version = Some(rule_version);
+            idea.confirm_within_s = Some(secs(sla.confirm_within));
+            idea.act_within_s = Some(secs(sla.act_within));
+            idea.deadline = after(now, idea.confirm_within_s);
+            organisations
+                .iter()
+                .map(|o| event(idea, now, actor, "offered", Some(from), Some(o), &Notes::default()))
+                .collect()
+        }
+        route => {
+            let reason = match route {
+                _ if out_of_attempts => format!("no organisation confirmed it in {} offers", idea.attempts),
+                Route::Unroutable { reason } => reason.clone(),
+                Route::Offer { .. } => String::new(),
+            };
+            idea.state = if routed_before {
+                IdeaState::Escalated
+            } else {
+                IdeaState::Unroutable
+            };
+            idea.deadline = None;
+            let notes = Notes {
+                reason: Some(reason),
+                ..Notes::default()
+            };
+            vec![event(idea, now, actor, idea.state.as_str(), Some(from), None, &notes)]
+        }
+    }
+}
+
+/// What a passed deadline does: an unconfirmed offer expires (the organisations are excluded
+/// and the idea needs routing again); a confirmed idea not completed in time is marked overdue,
+/// once. The deadline is cleared either way, so it fires once.
+pub fn expire(idea: &mut IdeaRecord, now: DateTime<Utc>) -> Option<(&'static str, Step)> {
+    if idea.deadline.is_none_or(|d| d > now) {
+        return None;
+    }
+    let from = idea.state;
+    idea.deadline = None;
+    idea.updated_at = now;
+    match from {
+        IdeaState::Offered => {
+            let expired = std::mem::take(&mut idea.offered_to);
+            let events = expired
+                .iter()
+                .map(|o| {
+                    let notes = Notes {
+                        internal: Some("not confirmed before the deadline".into()),
+                        ..Notes::default()
+                    };
+                    event(idea, now, "system", "expired", Some(from), Some(o), &notes)
+                })
+                .collect();
+            idea.excluded.extend(expired);
+            Some((
+                "confirm",
+                Step {
+                    events,
+                    needs_routing: true,
+                },
+            ))
+        }
+        IdeaState::Confirmed | IdeaState::InAction => {
+            let notes = Notes {
+                internal: Some("not completed before the deadline".into()),
+                ..Notes::default()
+            };
+            let events = vec![event(
+                idea,
+                now,
+                "system",
+                "act_overdue",
+                Some(from),
+                idea.org_id.as_deref(),
+                &notes,
+            )];
+            Some((
+                "act",
+                Step {
+                    events,
+                    needs_routing: false,
+                },
+            ))
+        }
+        _ => Some(("none", Step::default())),
+    }
+}
