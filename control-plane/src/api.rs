@@ -46,7 +46,7 @@ mod reports;
 mod rules;
 mod telemetry;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 

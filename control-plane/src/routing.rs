@@ -35,6 +35,8 @@ pub mod limit;
 pub mod records;
 pub mod rules;
 pub mod text;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use lifecycle::{Actor, IdeaAction, LifecycleError, Notes};

@@ -496,3 +496,6 @@ pub(super) async fn public(
         other => ApiError::from(other),
     })?))
 }
+
+#[cfg(test)]
+mod tests;

@@ -101,7 +101,7 @@ pub fn finish(mut spec: Document) -> Document {
                 add("403", "The token's role may not use this route");
             }
             if path.contains('{') {
-                add("404", "No such bench or rollout");
+                add("404", "No such bench, rollout, organisation or idea");
             }
         }
     }

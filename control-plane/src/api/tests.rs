@@ -48,6 +48,33 @@ const MATRIX: &[(&str, &str, &str, Option<&[Role]>)] = &[
     ("GET", "/api/v1/ota/benches/{id}", "", Some(READERS)),
     ("GET", "/api/v1/rollouts", "", Some(READERS)),
     ("GET", "/api/v1/ota/audit", "?limit=5", Some(&[Role::Admin])),
+    ("GET", "/api/v1/organisations", "?state=active", Some(NETWORK)),
+    ("GET", "/api/v1/routing/rules", "", Some(READERS)),
+    ("GET", "/api/v1/routing/rules/versions", "?limit=5", Some(READERS)),
+    ("GET", "/api/v1/routing/audit", "?limit=5", Some(&[Role::Admin])),
+    ("GET", "/api/v1/ideas", "?state=offered,confirmed", Some(NETWORK)),
+    ("GET", "/api/v1/moderation/queue", "", Some(CHANGERS)),
+    (
+        "GET",
+        "/api/v1/reports/ideas",
+        "?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z",
+        Some(READERS),
+    ),
+];
+
+/// Staff and member organisations.
+const NETWORK: &[Role] = &[Role::Admin, Role::Operator, Role::Viewer, Role::Cso];
+
+/// Unauthenticated routes other than operations: every caller, with or without a token, gets
+/// the same answer. `(method, path template, JSON body, status)`.
+const PUBLIC: &[(&str, &str, &str, StatusCode)] = &[
+    (
+        "POST",
+        "/api/v1/organisations/applications",
+        r#"{"name":"Udruženje Matrica","municipalities":["Mostar"],"contact_email":"info@matrica.ba"}"#,
+        StatusCode::CREATED,
+    ),
+    ("GET", "/api/v1/public/ideas/{tracking_code}", "", StatusCode::NOT_FOUND),
 ];
 
 /// Who may change configuration and steer rollouts.
@@ -123,6 +150,92 @@ const ACTIONS: &[Action] = &[
         CHANGERS,
         StatusCode::NOT_FOUND,
     ),
+    ("GET", "/api/v1/organisations/{id}", "", "", NETWORK, StatusCode::NOT_FOUND),
+    (
+        "POST",
+        "/api/v1/organisations/{id}/approve",
+        "?note=ok",
+        "",
+        CHANGERS,
+        StatusCode::NOT_FOUND,
+    ),
+    (
+        "POST",
+        "/api/v1/organisations/{id}/reject",
+        "",
+        "",
+        CHANGERS,
+        StatusCode::NOT_FOUND,
+    ),
+    (
+        "POST",
+        "/api/v1/organisations/{id}/suspend",
+        "",
+        "",
+        CHANGERS,
+        StatusCode::NOT_FOUND,
+    ),
+    (
+        "POST",
+        "/api/v1/organisations/{id}/reactivate",
+        "",
+        "",
+        CHANGERS,
+        StatusCode::NOT_FOUND,
+    ),
+    (
+        "POST",
+        "/api/v1/organisations/{id}/token",
+        "",
+        r#"{"subject":"member"}"#,
+        &[Role::Admin],
+        StatusCode::NOT_FOUND,
+    ),
+    (
+        "PUT",
+        "/api/v1/routing/rules",
+        "",
+        r#"{"rules":[],"max_attempts":2}"#,
+        CHANGERS,
+        StatusCode::OK,
+    ),
+    (
+        "POST",
+        "/api/v1/routing/rules/test",
+        "",
+        r#"{"idea":{"bench_id":"mostar-01","municipality":"Mostar","category":"youth","lang":"bs","text":"x"}}"#,
+        CHANGERS,
+        StatusCode::OK,
+    ),
+    ("GET", "/api/v1/ideas/{id}", "", "", NETWORK, StatusCode::NOT_FOUND),
+    ("POST", "/api/v1/ideas/{id}/confirm", "", "", &[Role::Cso], StatusCode::NOT_FOUND),
+    (
+        "POST",
+        "/api/v1/ideas/{id}/decline",
+        "",
+        r#"{"reason":"not ours"}"#,
+        &[Role::Cso],
+        StatusCode::NOT_FOUND,
+    ),
+    ("POST", "/api/v1/ideas/{id}/progress", "", "", &[Role::Cso], StatusCode::NOT_FOUND),
+    ("POST", "/api/v1/ideas/{id}/complete", "", "", &[Role::Cso], StatusCode::NOT_FOUND),
+    ("POST", "/api/v1/ideas/{id}/approve", "", "", CHANGERS, StatusCode::NOT_FOUND),
+    (
+        "POST",
+        "/api/v1/ideas/{id}/reject",
+        "",
+        r#"{"reason":"spam"}"#,
+        CHANGERS,
+        StatusCode::NOT_FOUND,
+    ),
+    (
+        "POST",
+        "/api/v1/ideas/{id}/assign",
+        "",
+        r#"{"org":"lda-mostar"}"#,
+        CHANGERS,
+        StatusCode::NOT_FOUND,
+    ),
 ];
 
 /// A request with a bearer token of `role` and, unless empty, a JSON body.
@@ -165,6 +278,12 @@ fn documented() -> BTreeSet<(String, String)> {
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "mostar-01")
+        .replace("{tracking_code}", "MOS-2026-9999")
+}
+
+/// Whether a documented route needs no token.
+fn is_public(path: &str) -> bool {
+    !path.starts_with("/api/v1/") || PUBLIC.iter().any(|(_, p, ..)| *p == path)
 }
 
 /// Status and headers only: some bodies (event streams) never end.
@@ -178,6 +297,7 @@ async fn role_matrix(h: &Harness) {
         .iter()
         .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
         .chain(ACTIONS.iter().map(|(m, p, ..)| (m.to_string(), p.to_string())))
+        .chain(PUBLIC.iter().map(|(m, p, ..)| (m.to_string(), p.to_string())))
         .collect();
     assert_eq!(
         documented(),
@@ -234,6 +354,16 @@ async fn role_matrix(h: &Harness) {
             }
         }
     }
+    for (method, path, body, status) in PUBLIC {
+        let uri = concrete(path);
+        for caller in callers {
+            let (got, headers) = head(h, action(method, &uri, body, caller)).await;
+            assert_eq!(got, *status, "{} {method} {uri} as {caller:?}", h.backend());
+            if !got.is_success() {
+                assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE, "{uri}");
+            }
+        }
+    }
     for (method, path, query, body, roles, ok) in ACTIONS {
         let uri = format!("{}{query}", concrete(path));
         for caller in callers {
@@ -284,7 +414,7 @@ async fn spec_and_router_agree() {
 
     for (method, path) in documented() {
         let op = &paths[&path][method.to_lowercase()];
-        let protected = path.starts_with("/api/v1/");
+        let protected = !is_public(&path);
         assert_eq!(op["security"].is_array(), protected, "{method} {path}");
         for code in ["400", "401", "403", "500", "503"] {
             if protected {
@@ -294,7 +424,10 @@ async fn spec_and_router_agree() {
         if !protected {
             assert!(op["responses"]["403"].is_null(), "{method} {path}: no roles, no 403");
         }
-        assert!(op["responses"]["200"].is_object(), "{method} {path}");
+        assert!(
+            op["responses"]["200"].is_object() || op["responses"]["201"].is_object(),
+            "{method} {path}"
+        );
         assert_eq!(
             op["responses"]["404"].is_object(),
             path.contains('{'),

@@ -361,3 +361,244 @@ pub fn expire(idea: &mut IdeaRecord, now: DateTime<Utc>) -> Option<(&'static str
         _ => Some(("none", Step::default())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::routing::rules::{Sla, Strategy};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn offered(to: &[&str]) -> IdeaRecord {
+        IdeaRecord {
+            id: "5f0c6f0e-9a51-4c1e-8d3b-2b7c1a9e4f10".into(),
+            tracking_code: "MOS-2026-0001".into(),
+            bench_id: "mostar-01".into(),
+            municipality: "Mostar".into(),
+            submitted_at: t("2026-11-26T09:59:00Z"),
+            received_at: t("2026-11-26T10:00:00Z"),
+            text: "Više klupa u parku".into(),
+            category: "environment".into(),
+            lang: "bs".into(),
+            contact: None,
+            consent: false,
+            fingerprint: "f".into(),
+            duplicate_of: None,
+            state: IdeaState::Offered,
+            org_id: None,
+            offered_to: to.iter().map(|o| (*o).to_owned()).collect(),
+            excluded: vec![],
+            attempts: 1,
+            rule: Some("r".into()),
+            rule_version: Some(1),
+            confirm_within_s: Some(3600),
+            act_within_s: Some(86_400),
+            deadline: Some(t("2026-11-26T11:00:00Z")),
+            flag: None,
+            updated_at: t("2026-11-26T10:00:00Z"),
+            confirmed_at: None,
+            completed_at: None,
+        }
+    }
+
+    fn cso(org: &str) -> Actor {
+        Actor {
+            subject: format!("member@{org}"),
+            org: Some(org.into()),
+        }
+    }
+
+    fn operator() -> Actor {
+        Actor {
+            subject: "ops".into(),
+            org: None,
+        }
+    }
+
+    fn reason(r: &str) -> Notes {
+        Notes {
+            reason: Some(r.into()),
+            ..Notes::default()
+        }
+    }
+
+    #[test]
+    fn an_organisation_confirms_acts_and_completes() {
+        let now = t("2026-11-26T10:30:00Z");
+        let mut idea = offered(&["a", "b"]);
+        let step = act(&mut idea, &IdeaAction::Confirm, &cso("b"), &Notes::default(), now).unwrap();
+        assert_eq!((idea.state, idea.org_id.as_deref()), (IdeaState::Confirmed, Some("b")));
+        assert!(idea.offered_to.is_empty());
+        assert_eq!(idea.deadline, Some(now + TimeDelta::days(1)));
+        assert_eq!(idea.confirmed_at, Some(now));
+        assert!(!step.needs_routing);
+        let e = &step.events[0];
+        assert_eq!(
+            (e.action.as_str(), e.from_state, e.to_state, e.org_id.as_deref(), e.actor.as_str()),
+            ("confirmed", Some(IdeaState::Offered), IdeaState::Confirmed, Some("b"), "member@b")
+        );
+        // The other organisation of the fan-out no longer has it.
+        let err = act(&mut idea, &IdeaAction::Progress, &cso("a"), &Notes::default(), now).unwrap_err();
+        assert_eq!(err, LifecycleError::NotYours(idea.id.clone()));
+        let notes = Notes {
+            public: Some("Kante naručene".into()),
+            ..Notes::default()
+        };
+        act(&mut idea, &IdeaAction::Progress, &cso("b"), &notes, now).unwrap();
+        let step = act(&mut idea, &IdeaAction::Progress, &cso("b"), &Notes::default(), now).unwrap();
+        assert_eq!(step.events[0].from_state, Some(IdeaState::InAction));
+        act(&mut idea, &IdeaAction::Complete, &cso("b"), &Notes::default(), now).unwrap();
+        assert_eq!((idea.state, idea.deadline, idea.completed_at), (IdeaState::Completed, None, Some(now)));
+        let err = act(&mut idea, &IdeaAction::Complete, &cso("b"), &Notes::default(), now).unwrap_err();
+        assert_eq!(
+            err,
+            LifecycleError::WrongState {
+                action: "complete",
+                state: IdeaState::Completed
+            }
+        );
+    }
+
+    #[test]
+    fn organisations_act_only_on_their_own_ideas() {
+        let now = t("2026-11-26T10:30:00Z");
+        let mut idea = offered(&["a"]);
+        let before = idea.clone();
+        for action in [IdeaAction::Confirm, IdeaAction::Decline, IdeaAction::Progress, IdeaAction::Complete] {
+            let err = act(&mut idea, &action, &cso("b"), &reason("no"), now).unwrap_err();
+            assert_eq!(err, LifecycleError::NotYours(idea.id.clone()), "{action:?}");
+        }
+        // Offered but not yet confirmed: progress is the wrong state, not someone else's idea.
+        let err = act(&mut idea, &IdeaAction::Progress, &cso("a"), &Notes::default(), now).unwrap_err();
+        assert!(matches!(err, LifecycleError::WrongState { state: IdeaState::Offered, .. }));
+        assert_eq!(idea, before, "refused actions change nothing");
+    }
+
+    #[test]
+    fn declines_need_a_reason_and_leave_other_offers() {
+        let now = t("2026-11-26T10:30:00Z");
+        let mut idea = offered(&["a", "b"]);
+        let err = act(&mut idea, &IdeaAction::Decline, &cso("a"), &Notes::default(), now).unwrap_err();
+        assert_eq!(err, LifecycleError::ReasonRequired("declining"));
+        let step = act(&mut idea, &IdeaAction::Decline, &cso("a"), &reason("not our field"), now).unwrap();
+        assert_eq!((idea.offered_to.clone(), idea.excluded.clone()), (vec!["b".to_owned()], vec!["a".to_owned()]));
+        assert!(!step.needs_routing);
+        assert_eq!(step.events[0].internal_note.as_deref(), Some("not our field"));
+        let step = act(&mut idea, &IdeaAction::Decline, &cso("b"), &reason("busy"), now).unwrap();
+        assert!(step.needs_routing);
+        assert_eq!(idea.excluded, ["a", "b"]);
+    }
+
+    #[test]
+    fn moderators_approve_reject_and_assign() {
+        let now = t("2026-11-26T10:30:00Z");
+        let mut held = IdeaRecord {
+            state: IdeaState::Held,
+            offered_to: vec![],
+            flag: Some("blocklisted: x".into()),
+            ..offered(&[])
+        };
+        let step = act(&mut held, &IdeaAction::Approve, &operator(), &Notes::default(), now).unwrap();
+        assert!(step.needs_routing);
+        assert_eq!(held.flag, None);
+        // The record stays `held` until the service routes it.
+        assert_eq!(held.state, IdeaState::Held);
+        let mut idea = offered(&["a"]);
+        assert!(matches!(
+            act(&mut idea, &IdeaAction::Approve, &operator(), &Notes::default(), now),
+            Err(LifecycleError::WrongState { .. })
+        ));
+        assert_eq!(
+            act(&mut idea, &IdeaAction::Reject, &operator(), &Notes::default(), now),
+            Err(LifecycleError::ReasonRequired("rejecting"))
+        );
+        let mut escalated = IdeaRecord {
+            state: IdeaState::Escalated,
+            offered_to: vec![],
+            excluded: vec!["c".into()],
+            deadline: None,
+            ..offered(&[])
+        };
+        act(&mut escalated, &IdeaAction::Assign("c".into()), &operator(), &Notes::default(), now).unwrap();
+        assert_eq!(escalated.state, IdeaState::Offered);
+        assert_eq!((escalated.offered_to.clone(), escalated.excluded.clone()), (vec!["c".to_owned()], vec![]));
+        assert_eq!((escalated.attempts, escalated.deadline), (2, Some(now + TimeDelta::hours(1))));
+        act(&mut escalated, &IdeaAction::Confirm, &cso("c"), &Notes::default(), now).unwrap();
+        assert!(matches!(
+            act(&mut escalated, &IdeaAction::Reject, &operator(), &reason("spam"), now),
+            Err(LifecycleError::WrongState {
+                state: IdeaState::Confirmed,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn deadlines_fire_once() {
+        let mut idea = offered(&["a", "b"]);
+        assert_eq!(expire(&mut idea, t("2026-11-26T10:59:59Z")), None);
+        let (kind, step) = expire(&mut idea, t("2026-11-26T11:00:00Z")).unwrap();
+        assert_eq!(kind, "confirm");
+        assert!(step.needs_routing);
+        assert_eq!(step.events.len(), 2);
+        assert_eq!((idea.excluded.clone(), idea.deadline), (vec!["a".to_owned(), "b".to_owned()], None));
+        assert_eq!(expire(&mut idea, t("2026-11-27T00:00:00Z")), None);
+        let mut confirmed = IdeaRecord {
+            state: IdeaState::Confirmed,
+            offered_to: vec![],
+            org_id: Some("a".into()),
+            ..offered(&[])
+        };
+        let (kind, step) = expire(&mut confirmed, t("2026-11-26T12:00:00Z")).unwrap();
+        assert_eq!((kind, step.events[0].action.as_str(), confirmed.state), ("act", "act_overdue", IdeaState::Confirmed));
+        assert_eq!(expire(&mut confirmed, t("2026-11-28T12:00:00Z")), None);
+    }
+
+    #[test]
+    fn routing_offers_or_escalates() {
+        let now = t("2026-11-26T12:00:00Z");
+        let offer = |orgs: &[&str]| Decision {
+            route: Route::Offer {
+                organisations: orgs.iter().map(|o| (*o).to_owned()).collect(),
+                rule: Some("r2".into()),
+                strategy: Strategy::All,
+                sla: Sla {
+                    confirm_within: std::time::Duration::from_secs(7200),
+                    act_within: std::time::Duration::from_secs(3600),
+                },
+            },
+            rules: vec![],
+            fallback: None,
+            cursor: None,
+        };
+        let mut idea = offered(&[]);
+        let events = apply_route(&mut idea, &offer(&["c", "d"]), 7, 3, "system", now);
+        assert_eq!(idea.state, IdeaState::Offered);
+        assert_eq!((idea.attempts, idea.rule_version, idea.deadline), (2, Some(7), Some(now + TimeDelta::hours(2))));
+        assert_eq!(events.iter().map(|e| e.org_id.clone().unwrap()).collect::<Vec<_>>(), ["c", "d"]);
+        // Out of attempts: escalated even though a rule would offer it.
+        let mut idea = IdeaRecord {
+            attempts: 3,
+            ..offered(&[])
+        };
+        let events = apply_route(&mut idea, &offer(&["c"]), 7, 3, "system", now);
+        assert_eq!((idea.state, idea.deadline), (IdeaState::Escalated, None));
+        assert_eq!(events[0].internal_note.as_deref(), Some("no organisation confirmed it in 3 offers"));
+        // Never routed and nowhere to go: unroutable.
+        let mut fresh = IdeaRecord {
+            attempts: 0,
+            state: IdeaState::Received,
+            ..offered(&[])
+        };
+        let nowhere = Decision {
+            route: Route::Unroutable { reason: "no rule".into() },
+            ..offer(&[])
+        };
+        apply_route(&mut fresh, &nowhere, 7, 3, "system", now);
+        assert_eq!(fresh.state, IdeaState::Unroutable);
+    }
+}

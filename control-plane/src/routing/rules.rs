@@ -489,3 +489,6 @@ impl Rule {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
