@@ -378,6 +378,54 @@ mod tests {
         async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::ota::AuditEntry>> {
             self.inner.ota_audit(before, limit).await
         }
+        // --- Idea routing ---
+        async fn routing_write(&self, w: &crate::routing::RoutingWrite) -> Result<()> {
+            self.check()?;
+            self.inner.routing_write(w).await
+        }
+        async fn next_tracking_number(&self, prefix: &str) -> Result<i64> {
+            self.check()?;
+            self.inner.next_tracking_number(prefix).await
+        }
+        async fn organisations(&self) -> Result<Vec<crate::routing::Organisation>> {
+            self.inner.organisations().await
+        }
+        async fn rule_sets(&self, limit: u32) -> Result<Vec<crate::routing::RuleSetRecord>> {
+            self.inner.rule_sets(limit).await
+        }
+        async fn routing_cursors(&self) -> Result<Vec<(String, i64)>> {
+            self.inner.routing_cursors().await
+        }
+        async fn idea(&self, id: &str) -> Result<Option<crate::routing::IdeaRecord>> {
+            self.inner.idea(id).await
+        }
+        async fn idea_by_code(&self, code: &str) -> Result<Option<crate::routing::IdeaRecord>> {
+            self.inner.idea_by_code(code).await
+        }
+        async fn ideas(&self, filter: &crate::routing::IdeaFilter) -> Result<Vec<crate::routing::IdeaRecord>> {
+            self.inner.ideas(filter).await
+        }
+        async fn idea_by_fingerprint(&self, fingerprint: &str) -> Result<Option<crate::routing::IdeaRecord>> {
+            self.inner.idea_by_fingerprint(fingerprint).await
+        }
+        async fn ideas_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::routing::IdeaRecord>> {
+            self.inner.ideas_due(now, limit).await
+        }
+        async fn open_idea_counts(&self) -> Result<Vec<(String, i64)>> {
+            self.inner.open_idea_counts().await
+        }
+        async fn idea_events(&self, idea_id: &str) -> Result<Vec<crate::routing::IdeaEvent>> {
+            self.inner.idea_events(idea_id).await
+        }
+        async fn idea_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::routing::IdeaCount>> {
+            self.inner.idea_counts(from, to).await
+        }
+        async fn confirm_times(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(String, i64)>> {
+            self.inner.confirm_times(from, to).await
+        }
+        async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::routing::RoutingAudit>> {
+            self.inner.routing_audit(before, limit).await
+        }
     }
 
     async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

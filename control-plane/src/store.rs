@@ -14,6 +14,9 @@ use serde::Serialize;
 #[cfg(test)]
 mod history_story;
 pub mod postgres;
+mod routing_sql;
+#[cfg(test)]
+mod routing_story;
 mod series;
 pub mod sqlite;
 #[cfg(test)]

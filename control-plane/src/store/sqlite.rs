@@ -21,7 +21,12 @@ use super::{
     TELEMETRY_COLUMNS, TelemetryBucket, TelemetryRow, UsageTotals, ceil_to_millis, decode_state, ota_i64, ota_u64,
 };
 use crate::ota::{AuditEntry, BenchConfigRecord, DeliveryState, IssuedVersion, LayerRecord, OtaWrite, Rollout, Scope};
+use crate::routing::{
+    IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, Organisation, RoutingAudit, RoutingWrite, RuleSetRecord,
+};
 use crate::store::Result;
+
+mod routing;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -583,6 +588,68 @@ impl Store for SqliteStore {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    // --- Idea routing (see `sqlite/routing.rs`) ---
+
+    async fn routing_write(&self, write: &RoutingWrite) -> Result<()> {
+        routing::write(&self.pool, write).await
+    }
+
+    async fn next_tracking_number(&self, prefix: &str) -> Result<i64> {
+        routing::next_tracking_number(&self.pool, prefix).await
+    }
+
+    async fn organisations(&self) -> Result<Vec<Organisation>> {
+        routing::organisations(&self.pool).await
+    }
+
+    async fn rule_sets(&self, limit: u32) -> Result<Vec<RuleSetRecord>> {
+        routing::rule_sets(&self.pool, limit).await
+    }
+
+    async fn routing_cursors(&self) -> Result<Vec<(String, i64)>> {
+        routing::cursors(&self.pool).await
+    }
+
+    async fn idea(&self, id: &str) -> Result<Option<IdeaRecord>> {
+        routing::idea(&self.pool, id).await
+    }
+
+    async fn idea_by_code(&self, tracking_code: &str) -> Result<Option<IdeaRecord>> {
+        routing::idea_by_code(&self.pool, tracking_code).await
+    }
+
+    async fn ideas(&self, filter: &IdeaFilter) -> Result<Vec<IdeaRecord>> {
+        routing::ideas(&self.pool, filter).await
+    }
+
+    async fn idea_by_fingerprint(&self, fingerprint: &str) -> Result<Option<IdeaRecord>> {
+        routing::idea_by_fingerprint(&self.pool, fingerprint).await
+    }
+
+    async fn ideas_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<IdeaRecord>> {
+        routing::ideas_due(&self.pool, now, limit).await
+    }
+
+    async fn open_idea_counts(&self) -> Result<Vec<(String, i64)>> {
+        routing::open_idea_counts(&self.pool).await
+    }
+
+    async fn idea_events(&self, idea_id: &str) -> Result<Vec<IdeaEvent>> {
+        routing::idea_events(&self.pool, idea_id).await
+    }
+
+    async fn idea_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<IdeaCount>> {
+        routing::idea_counts(&self.pool, from, to).await
+    }
+
+    async fn confirm_times(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(String, i64)>> {
+        routing::confirm_times(&self.pool, from, to).await
+    }
+
+    async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoutingAudit>> {
+        routing::audit(&self.pool, before, limit).await
     }
 }
 
