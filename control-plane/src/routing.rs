@@ -34,9 +34,9 @@ pub mod lifecycle;
 pub mod limit;
 pub mod records;
 pub mod rules;
-pub mod text;
 #[cfg(test)]
 mod tests;
+pub mod text;
 mod view;
 
 pub use lifecycle::{Actor, IdeaAction, LifecycleError, Notes};
@@ -355,10 +355,10 @@ impl Routing {
     }
 
     async fn take(&self, s: &Submission) -> Result<(), StoreError> {
-        if let Some(ack) = self.submit(&s.bench, &s.payload, s.received_at).await? {
-            if let Err(e) = self.shared.acks.send_ack(&s.bench, &ack) {
-                warn!(bench.id = %s.bench, error = %e, "idea ack not sent; the kiosk will send the idea again");
-            }
+        if let Some(ack) = self.submit(&s.bench, &s.payload, s.received_at).await?
+            && let Err(e) = self.shared.acks.send_ack(&s.bench, &ack)
+        {
+            warn!(bench.id = %s.bench, error = %e, "idea ack not sent; the kiosk will send the idea again");
         }
         Ok(())
     }

@@ -293,81 +293,51 @@ pub trait Store: Send + Sync + 'static {
     // --- Idea routing ---
 
     /// Applies one routing change in one transaction (see [`crate::routing::RoutingWrite`]).
-    async fn routing_write(&self, write: &crate::routing::RoutingWrite) -> Result<()> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn routing_write(&self, write: &crate::routing::RoutingWrite) -> Result<()>;
 
     /// The next number for tracking codes with this prefix (`MOS-2026`): 1, 2, 3…, never the
     /// same twice, even across restarts (a number may be skipped when the idea's write fails).
-    async fn next_tracking_number(&self, prefix: &str) -> Result<i64> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn next_tracking_number(&self, prefix: &str) -> Result<i64>;
 
     /// Every organisation, ordered by id.
-    async fn organisations(&self) -> Result<Vec<crate::routing::Organisation>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn organisations(&self) -> Result<Vec<crate::routing::Organisation>>;
 
     /// Rule set versions, newest first, at most `limit`.
-    async fn rule_sets(&self, limit: u32) -> Result<Vec<crate::routing::RuleSetRecord>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn rule_sets(&self, limit: u32) -> Result<Vec<crate::routing::RuleSetRecord>>;
 
     /// Every round-robin cursor: (key, position), ordered by key.
-    async fn routing_cursors(&self) -> Result<Vec<(String, i64)>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn routing_cursors(&self) -> Result<Vec<(String, i64)>>;
 
     /// One idea by id, or by tracking code.
-    async fn idea(&self, id: &str) -> Result<Option<crate::routing::IdeaRecord>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
-    async fn idea_by_code(&self, tracking_code: &str) -> Result<Option<crate::routing::IdeaRecord>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn idea(&self, id: &str) -> Result<Option<crate::routing::IdeaRecord>>;
+    async fn idea_by_code(&self, tracking_code: &str) -> Result<Option<crate::routing::IdeaRecord>>;
 
     /// Ideas matching `filter`, newest `received_at` first (then id descending).
-    async fn ideas(&self, filter: &crate::routing::IdeaFilter) -> Result<Vec<crate::routing::IdeaRecord>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn ideas(&self, filter: &crate::routing::IdeaFilter) -> Result<Vec<crate::routing::IdeaRecord>>;
 
     /// The earliest-received idea with this fingerprint that is neither a duplicate nor rejected.
-    async fn idea_by_fingerprint(&self, fingerprint: &str) -> Result<Option<crate::routing::IdeaRecord>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn idea_by_fingerprint(&self, fingerprint: &str) -> Result<Option<crate::routing::IdeaRecord>>;
 
     /// Ideas whose `deadline <= now`, earliest deadline first, at most `limit`.
-    async fn ideas_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::routing::IdeaRecord>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn ideas_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::routing::IdeaRecord>>;
 
     /// Open ideas per organisation: those it is offered (state `offered`) plus those it
     /// confirmed that are `confirmed` or `in_action`. Organisations with none are absent.
-    async fn open_idea_counts(&self) -> Result<Vec<(String, i64)>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn open_idea_counts(&self) -> Result<Vec<(String, i64)>>;
 
     /// One idea's events, oldest first.
-    async fn idea_events(&self, idea_id: &str) -> Result<Vec<crate::routing::IdeaEvent>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn idea_events(&self, idea_id: &str) -> Result<Vec<crate::routing::IdeaEvent>>;
 
     /// Ideas per municipality, category and state with `from <= received_at < to`, ordered by
     /// municipality, category, state.
-    async fn idea_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::routing::IdeaCount>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn idea_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::routing::IdeaCount>>;
 
     /// Per confirmed idea received in `from <= received_at < to`: the confirming organisation
     /// and the milliseconds from `received_at` to `confirmed_at`, ordered by organisation.
-    async fn confirm_times(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(String, i64)>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn confirm_times(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(String, i64)>>;
 
     /// Routing audit entries with `id < before` (all when `None`), newest first, at most `limit`.
-    async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::routing::RoutingAudit>> {
-        Err(StoreError::Conflict("TEMPORARY: routing store not merged yet".into()))
-    }
+    async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::routing::RoutingAudit>>;
 }
 
 /// Opens (and creates, for SQLite) the store named by `url`. Does not migrate.

@@ -101,10 +101,10 @@ fn actor(caller: &Caller) -> Actor {
 async fn original_codes(s: &AppState, ideas: &[IdeaRecord]) -> Result<BTreeMap<String, String>, ApiError> {
     let mut codes = BTreeMap::new();
     for id in ideas.iter().filter_map(|i| i.duplicate_of.as_ref()) {
-        if !codes.contains_key(id) {
-            if let Ok(original) = s.routing.idea(id).await {
-                codes.insert(id.clone(), original.tracking_code);
-            }
+        if !codes.contains_key(id)
+            && let Ok(original) = s.routing.idea(id).await
+        {
+            codes.insert(id.clone(), original.tracking_code);
         }
     }
     Ok(codes)

@@ -37,8 +37,8 @@ pub struct ApiError {
     pub challenge: Option<String>,
     /// Every bad field, when there is more than one to name.
     pub errors: Vec<protocol::config::FieldError>,
-    /// `Retry-After` seconds for 429s.
-    pub retry_after: Option<u64>,
+    /// `Retry-After` seconds for 429s (small: errors travel in `Result`s everywhere).
+    pub retry_after: Option<std::num::NonZeroU32>,
 }
 
 impl ApiError {
@@ -142,7 +142,7 @@ impl ApiError {
     /// 429 with `Retry-After`.
     pub fn too_many_requests(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
         Self {
-            retry_after: Some(retry_after.as_secs().max(1)),
+            retry_after: std::num::NonZeroU32::new(u32::try_from(retry_after.as_secs()).unwrap_or(u32::MAX).max(1)),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
         }
     }
@@ -241,7 +241,7 @@ impl IntoResponse for ApiError {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let Some(seconds) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.get()));
         }
         response
     }

@@ -79,11 +79,6 @@ pub struct Harness {
     pub broker: Arc<FakeBroker>,
     /// What OTA sent benches.
     pub published: Arc<Published>,
-    /// What idea routing answered kiosks.
-    pub acks: Arc<Acks>,
-    /// The idea-routing clock: moves only when a test says so; deadlines fire on
-    /// `state.routing.tick()`.
-    pub clock: Arc<crate::routing::ManualClock>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     // Last: the database outlives the tasks using it.
@@ -150,14 +145,13 @@ impl Harness {
         )
         .await
         .unwrap();
-        let acks = Arc::new(Acks::default());
-        let clock = Arc::new(crate::routing::ManualClock::new(chrono::Utc::now()));
+        // Without the routing task: tests submit ideas and fire deadlines themselves.
         let (routing, _inputs) = crate::routing::Routing::load(
             fleet.clone(),
             crate::routing::RoutingSettings::default(),
             store.clone(),
-            acks.clone(),
-            clock.clone(),
+            Arc::new(Acks::default()),
+            Arc::new(crate::routing::SystemClock),
             metrics.clone(),
         )
         .await
@@ -179,8 +173,6 @@ impl Harness {
             state,
             broker,
             published,
-            acks,
-            clock,
             stop,
             tasks: vec![ingest_task, presence_task, ota_task],
             _db: db,

@@ -438,8 +438,20 @@ mod tests {
         assert!(!step.needs_routing);
         let e = &step.events[0];
         assert_eq!(
-            (e.action.as_str(), e.from_state, e.to_state, e.org_id.as_deref(), e.actor.as_str()),
-            ("confirmed", Some(IdeaState::Offered), IdeaState::Confirmed, Some("b"), "member@b")
+            (
+                e.action.as_str(),
+                e.from_state,
+                e.to_state,
+                e.org_id.as_deref(),
+                e.actor.as_str()
+            ),
+            (
+                "confirmed",
+                Some(IdeaState::Offered),
+                IdeaState::Confirmed,
+                Some("b"),
+                "member@b"
+            )
         );
         // The other organisation of the fan-out no longer has it.
         let err = act(&mut idea, &IdeaAction::Progress, &cso("a"), &Notes::default(), now).unwrap_err();
@@ -452,7 +464,10 @@ mod tests {
         let step = act(&mut idea, &IdeaAction::Progress, &cso("b"), &Notes::default(), now).unwrap();
         assert_eq!(step.events[0].from_state, Some(IdeaState::InAction));
         act(&mut idea, &IdeaAction::Complete, &cso("b"), &Notes::default(), now).unwrap();
-        assert_eq!((idea.state, idea.deadline, idea.completed_at), (IdeaState::Completed, None, Some(now)));
+        assert_eq!(
+            (idea.state, idea.deadline, idea.completed_at),
+            (IdeaState::Completed, None, Some(now))
+        );
         let err = act(&mut idea, &IdeaAction::Complete, &cso("b"), &Notes::default(), now).unwrap_err();
         assert_eq!(
             err,
@@ -468,13 +483,24 @@ mod tests {
         let now = t("2026-11-26T10:30:00Z");
         let mut idea = offered(&["a"]);
         let before = idea.clone();
-        for action in [IdeaAction::Confirm, IdeaAction::Decline, IdeaAction::Progress, IdeaAction::Complete] {
+        for action in [
+            IdeaAction::Confirm,
+            IdeaAction::Decline,
+            IdeaAction::Progress,
+            IdeaAction::Complete,
+        ] {
             let err = act(&mut idea, &action, &cso("b"), &reason("no"), now).unwrap_err();
             assert_eq!(err, LifecycleError::NotYours(idea.id.clone()), "{action:?}");
         }
         // Offered but not yet confirmed: progress is the wrong state, not someone else's idea.
         let err = act(&mut idea, &IdeaAction::Progress, &cso("a"), &Notes::default(), now).unwrap_err();
-        assert!(matches!(err, LifecycleError::WrongState { state: IdeaState::Offered, .. }));
+        assert!(matches!(
+            err,
+            LifecycleError::WrongState {
+                state: IdeaState::Offered,
+                ..
+            }
+        ));
         assert_eq!(idea, before, "refused actions change nothing");
     }
 
@@ -484,8 +510,18 @@ mod tests {
         let mut idea = offered(&["a", "b"]);
         let err = act(&mut idea, &IdeaAction::Decline, &cso("a"), &Notes::default(), now).unwrap_err();
         assert_eq!(err, LifecycleError::ReasonRequired("declining"));
-        let step = act(&mut idea, &IdeaAction::Decline, &cso("a"), &reason("not our field"), now).unwrap();
-        assert_eq!((idea.offered_to.clone(), idea.excluded.clone()), (vec!["b".to_owned()], vec!["a".to_owned()]));
+        let step = act(
+            &mut idea,
+            &IdeaAction::Decline,
+            &cso("a"),
+            &reason("not our field"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (idea.offered_to.clone(), idea.excluded.clone()),
+            (vec!["b".to_owned()], vec!["a".to_owned()])
+        );
         assert!(!step.needs_routing);
         assert_eq!(step.events[0].internal_note.as_deref(), Some("not our field"));
         let step = act(&mut idea, &IdeaAction::Decline, &cso("b"), &reason("busy"), now).unwrap();
@@ -523,10 +559,23 @@ mod tests {
             deadline: None,
             ..offered(&[])
         };
-        act(&mut escalated, &IdeaAction::Assign("c".into()), &operator(), &Notes::default(), now).unwrap();
+        act(
+            &mut escalated,
+            &IdeaAction::Assign("c".into()),
+            &operator(),
+            &Notes::default(),
+            now,
+        )
+        .unwrap();
         assert_eq!(escalated.state, IdeaState::Offered);
-        assert_eq!((escalated.offered_to.clone(), escalated.excluded.clone()), (vec!["c".to_owned()], vec![]));
-        assert_eq!((escalated.attempts, escalated.deadline), (2, Some(now + TimeDelta::hours(1))));
+        assert_eq!(
+            (escalated.offered_to.clone(), escalated.excluded.clone()),
+            (vec!["c".to_owned()], vec![])
+        );
+        assert_eq!(
+            (escalated.attempts, escalated.deadline),
+            (2, Some(now + TimeDelta::hours(1)))
+        );
         act(&mut escalated, &IdeaAction::Confirm, &cso("c"), &Notes::default(), now).unwrap();
         assert!(matches!(
             act(&mut escalated, &IdeaAction::Reject, &operator(), &reason("spam"), now),
@@ -545,7 +594,10 @@ mod tests {
         assert_eq!(kind, "confirm");
         assert!(step.needs_routing);
         assert_eq!(step.events.len(), 2);
-        assert_eq!((idea.excluded.clone(), idea.deadline), (vec!["a".to_owned(), "b".to_owned()], None));
+        assert_eq!(
+            (idea.excluded.clone(), idea.deadline),
+            (vec!["a".to_owned(), "b".to_owned()], None)
+        );
         assert_eq!(expire(&mut idea, t("2026-11-27T00:00:00Z")), None);
         let mut confirmed = IdeaRecord {
             state: IdeaState::Confirmed,
@@ -554,7 +606,10 @@ mod tests {
             ..offered(&[])
         };
         let (kind, step) = expire(&mut confirmed, t("2026-11-26T12:00:00Z")).unwrap();
-        assert_eq!((kind, step.events[0].action.as_str(), confirmed.state), ("act", "act_overdue", IdeaState::Confirmed));
+        assert_eq!(
+            (kind, step.events[0].action.as_str(), confirmed.state),
+            ("act", "act_overdue", IdeaState::Confirmed)
+        );
         assert_eq!(expire(&mut confirmed, t("2026-11-28T12:00:00Z")), None);
     }
 
@@ -578,8 +633,14 @@ mod tests {
         let mut idea = offered(&[]);
         let events = apply_route(&mut idea, &offer(&["c", "d"]), 7, 3, "system", now);
         assert_eq!(idea.state, IdeaState::Offered);
-        assert_eq!((idea.attempts, idea.rule_version, idea.deadline), (2, Some(7), Some(now + TimeDelta::hours(2))));
-        assert_eq!(events.iter().map(|e| e.org_id.clone().unwrap()).collect::<Vec<_>>(), ["c", "d"]);
+        assert_eq!(
+            (idea.attempts, idea.rule_version, idea.deadline),
+            (2, Some(7), Some(now + TimeDelta::hours(2)))
+        );
+        assert_eq!(
+            events.iter().map(|e| e.org_id.clone().unwrap()).collect::<Vec<_>>(),
+            ["c", "d"]
+        );
         // Out of attempts: escalated even though a rule would offer it.
         let mut idea = IdeaRecord {
             attempts: 3,
@@ -587,7 +648,10 @@ mod tests {
         };
         let events = apply_route(&mut idea, &offer(&["c"]), 7, 3, "system", now);
         assert_eq!((idea.state, idea.deadline), (IdeaState::Escalated, None));
-        assert_eq!(events[0].internal_note.as_deref(), Some("no organisation confirmed it in 3 offers"));
+        assert_eq!(
+            events[0].internal_note.as_deref(),
+            Some("no organisation confirmed it in 3 offers")
+        );
         // Never routed and nowhere to go: unroutable.
         let mut fresh = IdeaRecord {
             attempts: 0,
@@ -595,7 +659,9 @@ mod tests {
             ..offered(&[])
         };
         let nowhere = Decision {
-            route: Route::Unroutable { reason: "no rule".into() },
+            route: Route::Unroutable {
+                reason: "no rule".into(),
+            },
             ..offer(&[])
         };
         apply_route(&mut fresh, &nowhere, 7, 3, "system", now);

@@ -450,10 +450,13 @@ impl Match {
     }
 }
 
+/// The organisations a rule offers an idea to, and the round-robin position to keep.
+type Pick = (Vec<String>, Option<(String, i64)>);
+
 impl Rule {
     /// The organisations this rule offers the idea to, and the new round-robin position; or why
     /// none is eligible.
-    fn pick(&self, situation: &Situation<'_>) -> Result<(Vec<String>, Option<(String, i64)>), Vec<String>> {
+    fn pick(&self, situation: &Situation<'_>) -> Result<Pick, Vec<String>> {
         let eligible: Vec<(usize, &String)> = self
             .targets
             .iter()

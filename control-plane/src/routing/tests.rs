@@ -73,28 +73,34 @@ impl Bed {
         self.clock.now()
     }
 
-    /// Active organisations with these ids (applied, then approved).
-    async fn organisations(&self, ids: &[&str]) {
-        for id in ids {
-            let org = self
-                .routing
-                .apply(Application {
-                    name: (*id).to_owned(),
-                    municipalities: vec!["Mostar".into()],
-                    categories: vec![],
-                    contact_email: format!("info@{id}.ba"),
-                    contact_phone: None,
-                    website: None,
-                    description: None,
-                })
-                .await
-                .unwrap();
-            assert_eq!(org.id, *id);
-            self.routing
-                .decide_organisation("ops", id, "approve", None)
-                .await
-                .unwrap();
-        }
+    /// Active organisations with these ids (written straight to the store; applying and
+    /// approving are tested over HTTP), then a restart to load them.
+    async fn organisations(&mut self, ids: &[&str]) {
+        let now = self.now();
+        let organisations = ids
+            .iter()
+            .map(|id| Organisation {
+                id: (*id).to_owned(),
+                name: (*id).to_owned(),
+                municipalities: vec!["Mostar".into()],
+                categories: vec![],
+                contact_email: format!("info@{id}.ba"),
+                contact_phone: None,
+                website: None,
+                description: None,
+                state: OrgState::Active,
+                created_at: now,
+                updated_at: now,
+                decided_by: Some("ops".into()),
+                note: None,
+            })
+            .collect();
+        let write = RoutingWrite {
+            organisations,
+            ..RoutingWrite::default()
+        };
+        self.store.routing_write(&write).await.unwrap();
+        self.restart().await;
     }
 
     async fn rules(&self, json: &str) {
@@ -169,7 +175,7 @@ on_both_backends!(
         ..RoutingSettings::default()
     }
 );
-async fn intake(bed: Bed) {
+async fn intake(mut bed: Bed) {
     bed.organisations(&["a"]).await;
     bed.rules(r#"{"rules":[{"name":"env","priority":1,"match":{"categories":["environment"]},"targets":["a"]}]}"#)
         .await;
@@ -186,7 +192,10 @@ async fn intake(bed: Bed) {
         }
     );
     let stored = bed.routing.idea(&first.idea_id).await.unwrap();
-    assert_eq!((stored.state, stored.offered_to.clone()), (IdeaState::Offered, vec!["a".to_owned()]));
+    assert_eq!(
+        (stored.state, stored.offered_to.clone()),
+        (IdeaState::Offered, vec!["a".to_owned()])
+    );
     assert_eq!(
         (stored.municipality.as_str(), stored.rule.as_deref(), stored.attempts),
         ("Mostar", Some("env"), 1)
@@ -195,11 +204,21 @@ async fn intake(bed: Bed) {
 
     // The kiosk did not get the ack and sends the same idea again: same code, nothing new.
     assert_eq!(bed.submit("mostar-01", &first).await.unwrap(), ack);
-    let all = bed.routing.ideas(&IdeaFilter { limit: 100, ..IdeaFilter::default() }).await.unwrap();
+    let all = bed
+        .routing
+        .ideas(&IdeaFilter {
+            limit: 100,
+            ..IdeaFilter::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(
         bed.events(&first.idea_id).await,
-        [ev("received", IdeaState::Received, None), ev("offered", IdeaState::Offered, Some("a"))]
+        [
+            ev("received", IdeaState::Received, None),
+            ev("offered", IdeaState::Offered, Some("a"))
+        ]
     );
     // Another bench cannot reuse the id.
     let stolen = bed.submit("zepce-01", &first).await.unwrap();
@@ -208,25 +227,48 @@ async fn intake(bed: Bed) {
     // The same idea in another script, case and spacing: a duplicate with its own code.
     let again = idea(2, "ВИШЕ  кanti za smeće u parku molim");
     let ack = bed.submit("mostar-01", &again).await.unwrap();
-    assert_eq!((ack.status, ack.tracking_code.as_deref()), (AckStatus::Duplicate, Some("MOS-2026-0002")));
+    assert_eq!(
+        (ack.status, ack.tracking_code.as_deref()),
+        (AckStatus::Duplicate, Some("MOS-2026-0002"))
+    );
     let dup = bed.routing.idea(&again.idea_id).await.unwrap();
-    assert_eq!((dup.state, dup.duplicate_of.as_deref()), (IdeaState::Duplicate, Some(first.idea_id.as_str())));
+    assert_eq!(
+        (dup.state, dup.duplicate_of.as_deref()),
+        (IdeaState::Duplicate, Some(first.idea_id.as_str()))
+    );
     let public = bed.routing.public("MOS-2026-0002").await.unwrap();
-    assert_eq!((public.state, public.duplicate_of.as_deref()), (PublicState::Duplicate, Some("MOS-2026-0001")));
+    assert_eq!(
+        (public.state, public.duplicate_of.as_deref()),
+        (PublicState::Duplicate, Some("MOS-2026-0001"))
+    );
 
     // Blocklisted words in any script hold the idea for moderation.
     let rude = idea(3, "Ovo je УВРЕДА za sve nas");
-    assert_eq!(bed.submit("zepce-01", &rude).await.unwrap().tracking_code.as_deref(), Some("ZEP-2026-0001"));
+    assert_eq!(
+        bed.submit("zepce-01", &rude).await.unwrap().tracking_code.as_deref(),
+        Some("ZEP-2026-0001")
+    );
     let held = bed.routing.idea(&rude.idea_id).await.unwrap();
-    assert_eq!((held.state, held.flag.as_deref()), (IdeaState::Held, Some("blocklisted: uvred")));
+    assert_eq!(
+        (held.state, held.flag.as_deref()),
+        (IdeaState::Held, Some("blocklisted: uvred"))
+    );
 
     // Too short, malformed with a usable id, and garbage.
     let short = bed.submit("mostar-01", &idea(4, "kante")).await.unwrap();
     assert_eq!(short.status, AckStatus::Invalid);
-    assert_eq!(short.reason.as_deref(), Some("text must have 10-2000 characters, not 5"));
+    assert_eq!(
+        short.reason.as_deref(),
+        Some("text must have 10-2000 characters, not 5")
+    );
     let bench = BenchId::parse("mostar-01").unwrap();
     let bad = format!(r#"{{"v":1,"idea_id":"{}","text":7}}"#, idea(5, "").idea_id);
-    let ack = bed.routing.submit(&bench, bad.as_bytes(), bed.now()).await.unwrap().unwrap();
+    let ack = bed
+        .routing
+        .submit(&bench, bad.as_bytes(), bed.now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ack.status, AckStatus::Invalid);
     assert_eq!(bed.routing.submit(&bench, b"{not json", bed.now()).await.unwrap(), None);
 
@@ -252,26 +294,41 @@ async fn intake(bed: Bed) {
 
     // The burst of 4 per bench is spent at mostar-01 (two stored ideas, the rest refused
     // before counting): the next new idea is refused until a token comes back (30 per hour).
-    let third = bed.submit("mostar-01", &idea(8, "Nova biciklistička staza uz rijeku")).await.unwrap();
+    let third = bed
+        .submit("mostar-01", &idea(8, "Nova biciklistička staza uz rijeku"))
+        .await
+        .unwrap();
     assert_eq!(third.status, AckStatus::Received);
-    let fourth = bed.submit("mostar-01", &idea(9, "Nova biciklistička staza uz jezero")).await.unwrap();
+    let fourth = bed
+        .submit("mostar-01", &idea(9, "Nova biciklistička staza uz jezero"))
+        .await
+        .unwrap();
     assert_eq!(fourth.status, AckStatus::Received);
-    let limited = bed.submit("mostar-01", &idea(10, "Nova biciklistička staza uz more")).await.unwrap();
+    let limited = bed
+        .submit("mostar-01", &idea(10, "Nova biciklistička staza uz more"))
+        .await
+        .unwrap();
     assert_eq!((limited.status, limited.tracking_code), (AckStatus::RateLimited, None));
-    assert_eq!(limited.reason.as_deref(), Some("too many ideas from this bench; send again in 120 s"));
+    assert_eq!(
+        limited.reason.as_deref(),
+        Some("too many ideas from this bench; send again in 120 s")
+    );
     assert!(bed.routing.idea(&idea(10, "").idea_id).await.is_err(), "nothing stored");
     bed.clock.advance(TimeDelta::seconds(120));
-    let later = bed.submit("mostar-01", &idea(10, "Nova biciklistička staza uz more")).await.unwrap();
+    let later = bed
+        .submit("mostar-01", &idea(10, "Nova biciklistička staza uz more"))
+        .await
+        .unwrap();
     assert_eq!(later.tracking_code.as_deref(), Some("MOS-2026-0005"));
 
-    let count = |status| {
-        bed.metrics
-            .ideas_submitted
-            .get_or_create(&StatusLabel { status })
-            .get()
-    };
+    let count = |status| bed.metrics.ideas_submitted.get_or_create(&StatusLabel { status }).get();
     assert_eq!(
-        (count("received"), count("duplicate"), count("rate_limited"), count("invalid")),
+        (
+            count("received"),
+            count("duplicate"),
+            count("rate_limited"),
+            count("invalid")
+        ),
         (7, 1, 1, 3)
     );
     // Held for moderation: waiting for an operator.
@@ -293,7 +350,10 @@ async fn deadlines(mut bed: Bed) {
     bed.clock.advance(TimeDelta::minutes(2));
     assert_eq!(bed.routing.tick().await.unwrap(), 1);
     let now = bed.routing.idea(&i.idea_id).await.unwrap();
-    assert_eq!((now.offered_to.clone(), now.excluded.clone()), (vec!["b".to_owned()], vec!["a".to_owned()]));
+    assert_eq!(
+        (now.offered_to.clone(), now.excluded.clone()),
+        (vec!["b".to_owned()], vec!["a".to_owned()])
+    );
     assert_eq!((now.attempts, now.deadline), (2, Some(bed.now() + TimeDelta::hours(1))));
     // Fires once: nothing is due any more.
     assert_eq!(bed.routing.tick().await.unwrap(), 0);
@@ -351,7 +411,10 @@ async fn deadlines(mut bed: Bed) {
     assert_eq!(bed.routing.tick().await.unwrap(), 0);
     let history = bed.events(&i.idea_id).await;
     assert_eq!(history.iter().filter(|e| e.0 == "act_overdue").count(), 1);
-    assert_eq!(history.last(), Some(&ev("act_overdue", IdeaState::Confirmed, Some("c"))));
+    assert_eq!(
+        history.last(),
+        Some(&ev("act_overdue", IdeaState::Confirmed, Some("c")))
+    );
 }
 
 on_both_backends!(round_robin_survives_a_restart);
@@ -372,7 +435,7 @@ async fn round_robin_survives_a_restart(mut bed: Bed) {
 }
 
 on_both_backends!(organisations_decline_and_see_only_their_own);
-async fn organisations_decline_and_see_only_their_own(bed: Bed) {
+async fn organisations_decline_and_see_only_their_own(mut bed: Bed) {
     bed.organisations(&["a", "b", "c"]).await;
     bed.rules(
         r#"{"rules":[{"name":"ll","priority":1,"targets":["a","b","c"],"strategy":"least_loaded"}],
@@ -402,15 +465,29 @@ async fn organisations_decline_and_see_only_their_own(bed: Bed) {
     assert_eq!(bed.routing.idea(id2).await.unwrap().offered_to, ["b"]);
 
     // b cannot act on a's idea, and does not see it in its inbox.
-    let err = bed.routing.act(id1, IdeaAction::Confirm, &b, &Notes::default()).await.unwrap_err();
-    assert!(matches!(err, RoutingError::Lifecycle(LifecycleError::NotYours(_))), "{err}");
+    let err = bed
+        .routing
+        .act(id1, IdeaAction::Confirm, &b, &Notes::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RoutingError::Lifecycle(LifecycleError::NotYours(_))),
+        "{err}"
+    );
     let inbox = |org: &str| IdeaFilter {
         states: vec![IdeaState::Offered],
         org: Some(org.into()),
         limit: 10,
         ..IdeaFilter::default()
     };
-    let b_inbox: Vec<String> = bed.routing.ideas(&inbox("b")).await.unwrap().into_iter().map(|i| i.id).collect();
+    let b_inbox: Vec<String> = bed
+        .routing
+        .ideas(&inbox("b"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
     assert_eq!(b_inbox, [id2]);
 
     // b declines: least loaded among a and c (a holds one) is c.
@@ -419,7 +496,10 @@ async fn organisations_decline_and_see_only_their_own(bed: Bed) {
         ..Notes::default()
     };
     let rerouted = bed.routing.act(id2, IdeaAction::Decline, &b, &notes).await.unwrap();
-    assert_eq!((rerouted.offered_to.clone(), rerouted.excluded.clone()), (vec!["c".to_owned()], vec!["b".to_owned()]));
+    assert_eq!(
+        (rerouted.offered_to.clone(), rerouted.excluded.clone()),
+        (vec!["c".to_owned()], vec!["b".to_owned()])
+    );
     assert!(bed.routing.ideas(&inbox("b")).await.unwrap().is_empty());
 
     // What each reader sees of the first idea.
@@ -430,7 +510,14 @@ async fn organisations_decline_and_see_only_their_own(bed: Bed) {
     let as_a = Reader::Organisation("a".into());
     let offered_view = as_a.view(&record, &codes);
     // Consent given: a sees the text as written, but the contact only once it confirms.
-    assert_eq!((offered_view.text.as_str(), offered_view.contact.clone(), offered_view.has_contact), (record.text.as_str(), None, true));
+    assert_eq!(
+        (
+            offered_view.text.as_str(),
+            offered_view.contact.clone(),
+            offered_view.has_contact
+        ),
+        (record.text.as_str(), None, true)
+    );
     let notes = Notes {
         public: Some("Preuzeli smo vašu ideju. Kontakt: amra@mail.ba".into()),
         internal: Some("javiti se građaninu".into()),
@@ -443,7 +530,10 @@ async fn organisations_decline_and_see_only_their_own(bed: Bed) {
     let c_view = Reader::Organisation("c".into()).view(&bed.routing.idea(id2).await.unwrap(), &codes);
     assert_eq!(c_view.text, "Pišite na [e-mail], trebaju nam klupe");
     assert!(c_view.redacted);
-    assert_eq!(Reader::Viewer.view(&confirmed, &codes).text, "Zovite me na [phone] ili [e-mail] za park");
+    assert_eq!(
+        Reader::Viewer.view(&confirmed, &codes).text,
+        "Zovite me na [phone] ili [e-mail] za park"
+    );
     // b's history view of its declined idea hides nothing of its own, c's internal notes stay hidden.
     let history = bed.routing.history(id2).await.unwrap();
     let for_c = Reader::Organisation("c".into()).history(&history);
@@ -451,13 +541,27 @@ async fn organisations_decline_and_see_only_their_own(bed: Bed) {
 
     // The public page: state, the organisation's name, public notes (redacted).
     bed.routing
-        .act(id1, IdeaAction::Complete, &a, &Notes { public: Some("Klupe postavljene.".into()), ..Notes::default() })
+        .act(
+            id1,
+            IdeaAction::Complete,
+            &a,
+            &Notes {
+                public: Some("Klupe postavljene.".into()),
+                ..Notes::default()
+            },
+        )
         .await
         .unwrap();
     let public = bed.routing.public(&record.tracking_code).await.unwrap();
-    assert_eq!((public.state, public.organisation.as_deref()), (PublicState::Completed, Some("a")));
+    assert_eq!(
+        (public.state, public.organisation.as_deref()),
+        (PublicState::Completed, Some("a"))
+    );
     let notes: Vec<&str> = public.notes.iter().map(|n| n.note.as_str()).collect();
-    assert_eq!(notes, ["Preuzeli smo vašu ideju. Kontakt: [e-mail]", "Klupe postavljene."]);
+    assert_eq!(
+        notes,
+        ["Preuzeli smo vašu ideju. Kontakt: [e-mail]", "Klupe postavljene."]
+    );
 
     // The report: two ideas in Mostar, one completed after being confirmed at once.
     let report = bed
@@ -469,5 +573,11 @@ async fn organisations_decline_and_see_only_their_own(bed: Bed) {
     assert_eq!(report.by_municipality["Mostar"]["completed"], 1);
     assert_eq!(report.by_municipality["Mostar"]["offered"], 1);
     assert_eq!(report.confirmations.len(), 1);
-    assert_eq!((report.confirmations[0].org_id.as_str(), report.confirmations[0].median_seconds), ("a", 0.0));
+    assert_eq!(
+        (
+            report.confirmations[0].org_id.as_str(),
+            report.confirmations[0].median_seconds
+        ),
+        ("a", 0.0)
+    );
 }

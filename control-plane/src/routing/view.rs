@@ -165,10 +165,10 @@ pub(super) async fn changes(events: &[IdeaEvent], store: &Arc<dyn Store>) -> Vec
     let mut known: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut out = Vec::with_capacity(events.len());
     for e in events {
-        if !known.contains_key(&e.idea_id) {
-            if let Ok(Some(idea)) = store.idea(&e.idea_id).await {
-                known.insert(e.idea_id.clone(), (idea.tracking_code, idea.municipality));
-            }
+        if !known.contains_key(&e.idea_id)
+            && let Ok(Some(idea)) = store.idea(&e.idea_id).await
+        {
+            known.insert(e.idea_id.clone(), (idea.tracking_code, idea.municipality));
         }
         let (code, municipality) = known.get(&e.idea_id).cloned().unwrap_or_default();
         out.push(IdeaChange {

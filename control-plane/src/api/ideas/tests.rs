@@ -45,9 +45,19 @@ async fn join(h: &Harness, name: &str) -> String {
     assert_eq!(receipt["state"], "applied");
     let id = receipt["id"].as_str().unwrap().to_owned();
     let ops = token(Role::Operator);
-    let (status, org) = call(h, "POST", &format!("/api/v1/organisations/{id}/approve?note=welcome"), Some(&ops), None).await;
+    let (status, org) = call(
+        h,
+        "POST",
+        &format!("/api/v1/organisations/{id}/approve?note=welcome"),
+        Some(&ops),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{org}");
-    assert_eq!((org["state"].as_str(), org["decided_by"].as_str()), (Some("active"), Some("test-operator")));
+    assert_eq!(
+        (org["state"].as_str(), org["decided_by"].as_str()),
+        (Some("active"), Some("test-operator"))
+    );
     id
 }
 
@@ -62,7 +72,13 @@ async fn submit(h: &Harness, bench: &str, n: u32, text: &str) -> String {
         contact: None,
     };
     let bench = BenchId::parse(bench).unwrap();
-    let ack = h.state.routing.submit(&bench, &idea.to_json(), chrono::Utc::now()).await.unwrap().unwrap();
+    let ack = h
+        .state
+        .routing
+        .submit(&bench, &idea.to_json(), chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(ack.tracking_code.is_some(), "{ack:?}");
     idea.idea_id
 }
@@ -95,8 +111,18 @@ async fn ideas_over_http(h: &Harness) {
     });
     let (status, set) = call(h, "PUT", "/api/v1/routing/rules", Some(&ops), Some(rules)).await;
     assert_eq!(status, StatusCode::OK, "{set}");
-    assert_eq!((set["version"].as_i64(), set["created_by"].as_str()), (Some(1), Some("test-operator")));
-    let (_, versions) = call(h, "GET", "/api/v1/routing/rules/versions", Some(&token(Role::Viewer)), None).await;
+    assert_eq!(
+        (set["version"].as_i64(), set["created_by"].as_str()),
+        (Some(1), Some("test-operator"))
+    );
+    let (_, versions) = call(
+        h,
+        "GET",
+        "/api/v1/routing/rules/versions",
+        Some(&token(Role::Viewer)),
+        None,
+    )
+    .await;
     assert_eq!(versions.as_array().unwrap().len(), 1);
 
     // The rule tester explains a Cyrillic idea.
@@ -105,7 +131,10 @@ async fn ideas_over_http(h: &Harness) {
     assert_eq!(status, StatusCode::OK, "{decision}");
     assert_eq!(decision["route"]["outcome"], "offer");
     assert_eq!(decision["route"]["organisations"], json!([a]));
-    assert_eq!(decision["rules"][0]["reasons"], json!([r#"municipality Mostar is not one of ["Zepce"]"#]));
+    assert_eq!(
+        decision["rules"][0]["reasons"],
+        json!([r#"municipality Mostar is not one of ["Zepce"]"#])
+    );
     assert_eq!(decision["rules"][1]["chosen"], true);
 
     let mut live = h.state.routing.subscribe();
@@ -113,14 +142,20 @@ async fn ideas_over_http(h: &Harness) {
     let zepce = submit(h, "zepce-01", 2, "Nova rasvjeta u centru Žepča").await;
     let nowhere = submit(h, "maglaj-01", 3, "Nova fontana u centru grada").await;
     let change = live.try_recv().unwrap();
-    assert_eq!((change.idea_id.as_str(), change.action.as_str(), change.to), (parks.as_str(), "received", IdeaState::Received));
+    assert_eq!(
+        (change.idea_id.as_str(), change.action.as_str(), change.to),
+        (parks.as_str(), "received", IdeaState::Received)
+    );
     assert_eq!(change.tracking_code, "MOS-2026-0001");
 
     // Each organisation's inbox holds its own ideas only, text redacted (no consent).
     let (status, inbox) = call(h, "GET", "/api/v1/ideas?state=offered", Some(&cso(&a)), None).await;
     assert_eq!(status, StatusCode::OK);
     let inbox: IdeaPage = serde_json::from_value(inbox).unwrap();
-    assert_eq!(inbox.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [parks.as_str()]);
+    assert_eq!(
+        inbox.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        [parks.as_str()]
+    );
     assert_eq!(inbox.items[0].text, "Više klupa u parku, zovite [phone]");
     assert!(inbox.items[0].redacted);
     // B cannot read, list or act on A's idea.
@@ -128,7 +163,14 @@ async fn ideas_over_http(h: &Harness) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = call(h, "GET", &format!("/api/v1/ideas?org={a}"), Some(&cso(&b)), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, problem) = call(h, "POST", &format!("/api/v1/ideas/{parks}/confirm"), Some(&cso(&b)), None).await;
+    let (status, problem) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{parks}/confirm"),
+        Some(&cso(&b)),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
     assert_eq!(h.state.routing.idea(&parks).await.unwrap().state, IdeaState::Offered);
     // A token without an organisation sees nothing.
@@ -138,25 +180,70 @@ async fn ideas_over_http(h: &Harness) {
 
     // A confirms, reports progress with a public note, completes.
     let note = json!({"public_note": "Klupe su naručene.", "internal_note": "budžet odobren"});
-    let (status, detail) = call(h, "POST", &format!("/api/v1/ideas/{parks}/confirm"), Some(&cso(&a)), None).await;
+    let (status, detail) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{parks}/confirm"),
+        Some(&cso(&a)),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{detail}");
-    let (status, detail) = call(h, "POST", &format!("/api/v1/ideas/{parks}/progress"), Some(&cso(&a)), Some(note)).await;
+    let (status, detail) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{parks}/progress"),
+        Some(&cso(&a)),
+        Some(note),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{detail}");
     let detail: IdeaDetail = serde_json::from_value(detail).unwrap();
     assert_eq!(detail.idea.state, IdeaState::InAction);
     let actions: Vec<&str> = detail.history.iter().map(|s| s.action.as_str()).collect();
     assert_eq!(actions, ["received", "offered", "confirmed", "progress"]);
-    let (status, problem) = call(h, "POST", &format!("/api/v1/ideas/{parks}/confirm"), Some(&cso(&a)), None).await;
+    let (status, problem) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{parks}/confirm"),
+        Some(&cso(&a)),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     assert_eq!(problem["detail"], "cannot confirm an idea that is in_action");
-    let (status, _) = call(h, "POST", &format!("/api/v1/ideas/{parks}/complete"), Some(&cso(&a)), None).await;
+    let (status, _) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{parks}/complete"),
+        Some(&cso(&a)),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     // B declines without a reason: refused; with one: the idea escalates (no one else).
-    let (status, problem) = call(h, "POST", &format!("/api/v1/ideas/{zepce}/decline"), Some(&cso(&b)), None).await;
-    assert_eq!((status, problem["field"].as_str()), (StatusCode::BAD_REQUEST, Some("reason")));
+    let (status, problem) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{zepce}/decline"),
+        Some(&cso(&b)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("reason"))
+    );
     let reason = json!({"reason": "nemamo kapaciteta"});
-    let (status, detail) = call(h, "POST", &format!("/api/v1/ideas/{zepce}/decline"), Some(&cso(&b)), Some(reason)).await;
+    let (status, detail) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{zepce}/decline"),
+        Some(&cso(&b)),
+        Some(reason),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{detail}");
     assert_eq!(detail["state"], "escalated");
 
@@ -166,14 +253,44 @@ async fn ideas_over_http(h: &Harness) {
     let queue: IdeaPage = serde_json::from_value(queue).unwrap();
     let mut queued: Vec<(&str, IdeaState)> = queue.items.iter().map(|i| (i.id.as_str(), i.state)).collect();
     queued.sort();
-    assert_eq!(queued, [(zepce.as_str(), IdeaState::Escalated), (nowhere.as_str(), IdeaState::Unroutable)]);
-    let (status, problem) = call(h, "POST", &format!("/api/v1/ideas/{nowhere}/assign"), Some(&ops), Some(json!({"org": "ghost"}))).await;
+    assert_eq!(
+        queued,
+        [
+            (zepce.as_str(), IdeaState::Escalated),
+            (nowhere.as_str(), IdeaState::Unroutable)
+        ]
+    );
+    let (status, problem) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{nowhere}/assign"),
+        Some(&ops),
+        Some(json!({"org": "ghost"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
-    let (status, detail) = call(h, "POST", &format!("/api/v1/ideas/{nowhere}/assign"), Some(&ops), Some(json!({"org": a}))).await;
+    let (status, detail) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{nowhere}/assign"),
+        Some(&ops),
+        Some(json!({"org": a})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{detail}");
-    assert_eq!((detail["state"].as_str(), detail["offered_to"].clone()), (Some("offered"), json!([a])));
+    assert_eq!(
+        (detail["state"].as_str(), detail["offered_to"].clone()),
+        (Some("offered"), json!([a]))
+    );
     let reject = json!({"reason": "duplikat", "public_note": "Već postoji slična ideja."});
-    let (status, detail) = call(h, "POST", &format!("/api/v1/ideas/{zepce}/reject"), Some(&ops), Some(reject)).await;
+    let (status, detail) = call(
+        h,
+        "POST",
+        &format!("/api/v1/ideas/{zepce}/reject"),
+        Some(&ops),
+        Some(reject),
+    )
+    .await;
     assert_eq!((status, detail["state"].as_str()), (StatusCode::OK, Some("rejected")));
 
     // The public page, without a token.
@@ -181,10 +298,16 @@ async fn ideas_over_http(h: &Harness) {
     assert_eq!(status, StatusCode::OK, "{public}");
     let public: PublicIdea = serde_json::from_value(public).unwrap();
     assert_eq!(public.organisation.as_deref(), Some("Zeleni Mostar"));
-    assert_eq!(public.notes.iter().map(|n| n.note.as_str()).collect::<Vec<_>>(), ["Klupe su naručene."]);
+    assert_eq!(
+        public.notes.iter().map(|n| n.note.as_str()).collect::<Vec<_>>(),
+        ["Klupe su naručene."]
+    );
     assert_eq!(serde_json::to_value(public.state).unwrap(), "completed");
     let (_, public) = call(h, "GET", "/api/v1/public/ideas/ZEP-2026-0001", None, None).await;
-    assert_eq!((public["state"].as_str(), public["organisation"].as_str()), (Some("rejected"), None));
+    assert_eq!(
+        (public["state"].as_str(), public["organisation"].as_str()),
+        (Some("rejected"), None)
+    );
 
     // The report.
     let now = chrono::Utc::now();
@@ -202,15 +325,51 @@ async fn ideas_over_http(h: &Harness) {
     // Organisations and the audit trail of decisions.
     let (_, orgs) = call(h, "GET", "/api/v1/organisations?state=active", Some(&cso(&a)), None).await;
     assert_eq!(orgs.as_array().unwrap().len(), 2);
-    let (status, problem) = call(h, "POST", &format!("/api/v1/organisations/{a}/approve"), Some(&ops), None).await;
-    assert_eq!((status, problem["detail"].as_str()), (StatusCode::CONFLICT, Some("cannot approve an organisation that is active")));
+    let (status, problem) = call(
+        h,
+        "POST",
+        &format!("/api/v1/organisations/{a}/approve"),
+        Some(&ops),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["detail"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("cannot approve an organisation that is active")
+        )
+    );
     let (_, audit) = call(h, "GET", "/api/v1/routing/audit", Some(&token(Role::Admin)), None).await;
-    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["organisation.approve", "organisation.apply", "organisation.approve", "organisation.apply"]);
-    let (status, member) = call(h, "POST", &format!("/api/v1/organisations/{a}/token"), Some(&token(Role::Admin)), Some(json!({"subject": "amra"}))).await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "organisation.approve",
+            "organisation.apply",
+            "organisation.approve",
+            "organisation.apply"
+        ]
+    );
+    let (status, member) = call(
+        h,
+        "POST",
+        &format!("/api/v1/organisations/{a}/token"),
+        Some(&token(Role::Admin)),
+        Some(json!({"subject": "amra"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{member}");
     let claims = secret().verify(member["token"].as_str().unwrap()).unwrap();
-    assert_eq!((claims.role, claims.org.as_deref(), claims.sub.as_str()), (Role::Cso, Some(a.as_str()), "amra"));
+    assert_eq!(
+        (claims.role, claims.org.as_deref(), claims.sub.as_str()),
+        (Role::Cso, Some(a.as_str()), "amra")
+    );
 }
 
 on_both_backends!(ideas_over_http);
@@ -219,12 +378,19 @@ async fn applications_are_validated_and_public_routes_rate_limited(h: &Harness) 
     let bad = json!({"name": "X", "municipalities": ["Sarajevo"], "contact_email": "nope", "categories": ["Parks"]});
     let (status, problem) = call(h, "POST", "/api/v1/organisations/applications", None, Some(bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["name", "municipalities[0]", "categories[0]", "contact_email"]);
     // 20 in a burst per address (the first request above was one of them).
     let mut limited = None;
     for n in 0..30 {
-        let req = Request::get("/api/v1/public/ideas/MOS-2026-0001").body(Body::empty()).unwrap();
+        let req = Request::get("/api/v1/public/ideas/MOS-2026-0001")
+            .body(Body::empty())
+            .unwrap();
         let (status, headers, _) = h.send(req).await;
         if status == StatusCode::TOO_MANY_REQUESTS {
             limited = Some((n, headers[header::RETRY_AFTER].to_str().unwrap().to_owned()));

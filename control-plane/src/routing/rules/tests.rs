@@ -135,9 +135,12 @@ fn rules() -> RuleSet {
                 Strategy::All,
             ),
         ],
-        defaults: [("Trebinje".to_owned(), "c".to_owned()), ("Ravno".to_owned(), "s".to_owned())]
-            .into_iter()
-            .collect(),
+        defaults: [
+            ("Trebinje".to_owned(), "c".to_owned()),
+            ("Ravno".to_owned(), "s".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
         ..RuleSet::default()
     }
 }
@@ -152,7 +155,12 @@ fn facts(bench: &str, municipality: &str, category: &str, lang: &str, text: &str
     }
 }
 
-fn decide(idea: &IdeaFacts, excluded: &[&str], cursors: &BTreeMap<String, i64>, loads: &BTreeMap<String, i64>) -> Decision {
+fn decide(
+    idea: &IdeaFacts,
+    excluded: &[&str],
+    cursors: &BTreeMap<String, i64>,
+    loads: &BTreeMap<String, i64>,
+) -> Decision {
     let organisations = organisations();
     let excluded = strings(excluded);
     rules().route(
@@ -169,7 +177,9 @@ fn decide(idea: &IdeaFacts, excluded: &[&str], cursors: &BTreeMap<String, i64>, 
 /// (rule, organisations) of an offer, or ("unroutable", []).
 fn outcome(d: &Decision) -> (String, Vec<String>) {
     match &d.route {
-        Route::Offer { organisations, rule, .. } => (rule.clone().unwrap_or_else(|| "default".into()), organisations.clone()),
+        Route::Offer {
+            organisations, rule, ..
+        } => (rule.clone().unwrap_or_else(|| "default".into()), organisations.clone()),
         Route::Unroutable { .. } => ("unroutable".into(), vec![]),
     }
 }
@@ -207,18 +217,30 @@ fn the_first_matching_rule_by_priority_wins() {
     ];
     for (idea, excluded, rule, orgs) in table {
         let d = decide(idea, excluded, &none, &none);
-        assert_eq!(outcome(&d), ((*rule).to_owned(), strings(orgs)), "{idea:?} excluding {excluded:?}");
+        assert_eq!(
+            outcome(&d),
+            ((*rule).to_owned(), strings(orgs)),
+            "{idea:?} excluding {excluded:?}"
+        );
         // Every rule is explained, in priority order, and at most one is chosen.
         let priorities: Vec<i32> = d.rules.iter().map(|c| c.priority).collect();
         assert_eq!(priorities, [10, 20, 30, 40, 50, 60, 70]);
-        assert_eq!(d.rules.iter().filter(|c| c.chosen).count(), usize::from(*rule != "unroutable" && *rule != "default"));
+        assert_eq!(
+            d.rules.iter().filter(|c| c.chosen).count(),
+            usize::from(*rule != "unroutable" && *rule != "default")
+        );
     }
 }
 
 #[test]
 fn explanations_say_why_each_rule_did_not_apply() {
     let none = BTreeMap::new();
-    let d = decide(&facts("zepce-01", "Žepče", "other", "bs", "Nova klupa kod škole"), &[], &none, &none);
+    let d = decide(
+        &facts("zepce-01", "Žepče", "other", "bs", "Nova klupa kod škole"),
+        &[],
+        &none,
+        &none,
+    );
     let check = |name: &str| d.rules.iter().find(|c| c.rule == name).unwrap().clone();
     let mostar = check("mostar-environment");
     assert!(!mostar.matched);
@@ -229,7 +251,10 @@ fn explanations_say_why_each_rule_did_not_apply() {
             r#"category other is not one of ["environment"]"#
         ]
     );
-    assert_eq!(check("lighting").reasons, [r#"the text has none of the keywords ["rasvjet", "ulična svjetla"]"#]);
+    assert_eq!(
+        check("lighting").reasons,
+        [r#"the text has none of the keywords ["rasvjet", "ulična svjetla"]"#]
+    );
     assert_eq!(check("serbian").reasons, [r#"language bs is not one of ["sr"]"#]);
     let zepce = check("zepce-bench");
     assert!(zepce.matched && !zepce.chosen);
