@@ -7,16 +7,16 @@
 -- Member organisations.
 CREATE TABLE organisations (
     id             text COLLATE "C" PRIMARY KEY,
-    name           text        NOT NULL,
-    municipalities text[]      NOT NULL,
-    categories     text[]      NOT NULL,
-    contact_email  text        NOT NULL,
+    name           text             NOT NULL,
+    municipalities text[]           NOT NULL,
+    categories     text[]           NOT NULL,
+    contact_email  text             NOT NULL,
     contact_phone  text,
     website        text,
     description    text,
-    state          text        NOT NULL CHECK (state IN ('applied', 'active', 'suspended', 'rejected')),
-    created_at     timestamptz NOT NULL,
-    updated_at     timestamptz NOT NULL,
+    state          text             NOT NULL CHECK (state IN ('applied', 'active', 'suspended', 'rejected')),
+    created_at     timestamptz      NOT NULL,
+    updated_at     timestamptz      NOT NULL,
     decided_by     text,
     note           text
 );
@@ -32,7 +32,7 @@ CREATE TABLE routing_rule_sets (
 -- Round-robin positions, per rule name.
 CREATE TABLE routing_cursors (
     key      text COLLATE "C" PRIMARY KEY,
-    position bigint NOT NULL
+    position bigint           NOT NULL
 );
 
 -- Ideas. `contact` is a JSON object (NULL without one); the organisations an idea is offered to
@@ -40,28 +40,28 @@ CREATE TABLE routing_cursors (
 CREATE TABLE ideas (
     id               text COLLATE "C" PRIMARY KEY,
     tracking_code    text COLLATE "C" NOT NULL,
-    bench_id         text        NOT NULL,
+    bench_id         text             NOT NULL,
     municipality     text COLLATE "C" NOT NULL,
-    submitted_at     timestamptz NOT NULL,
-    received_at      timestamptz NOT NULL,
-    text             text        NOT NULL,
+    submitted_at     timestamptz      NOT NULL,
+    received_at      timestamptz      NOT NULL,
+    text             text             NOT NULL,
     category         text COLLATE "C" NOT NULL,
-    lang             text        NOT NULL,
+    lang             text             NOT NULL,
     contact          jsonb,
-    consent          boolean     NOT NULL,
-    fingerprint      text        NOT NULL,
+    consent          boolean          NOT NULL,
+    fingerprint      text             NOT NULL,
     duplicate_of     text COLLATE "C",
-    state            text        NOT NULL,
+    state            text             NOT NULL,
     org_id           text COLLATE "C",
-    excluded         text[]      NOT NULL,
-    attempts         integer     NOT NULL,
+    excluded         text[]           NOT NULL,
+    attempts         integer          NOT NULL,
     rule             text,
     rule_version     bigint,
     confirm_within_s bigint,
     act_within_s     bigint,
     deadline         timestamptz,
     flag             text,
-    updated_at       timestamptz NOT NULL,
+    updated_at       timestamptz      NOT NULL,
     confirmed_at     timestamptz,
     completed_at     timestamptz
 );
@@ -80,7 +80,7 @@ CREATE INDEX ideas_org ON ideas (org_id) WHERE org_id IS NOT NULL;
 CREATE TABLE idea_offers (
     idea_id  text COLLATE "C" NOT NULL REFERENCES ideas (id) ON DELETE CASCADE,
     org_id   text COLLATE "C" NOT NULL,
-    position integer NOT NULL,
+    position integer          NOT NULL,
     PRIMARY KEY (idea_id, org_id)
 );
 
@@ -88,13 +88,13 @@ CREATE INDEX idea_offers_org ON idea_offers (org_id);
 
 -- Every step of every idea's lifecycle, appended only.
 CREATE TABLE idea_events (
-    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id            bigint           GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     idea_id       text COLLATE "C" NOT NULL,
-    at            timestamptz NOT NULL,
-    actor         text        NOT NULL,
-    action        text        NOT NULL,
+    at            timestamptz      NOT NULL,
+    actor         text             NOT NULL,
+    action        text             NOT NULL,
     from_state    text,
-    to_state      text        NOT NULL,
+    to_state      text             NOT NULL,
     org_id        text COLLATE "C",
     public_note   text,
     internal_note text

@@ -165,7 +165,58 @@ fn all() -> IdeaFilter {
     }
 }
 
+/// Narrowing a filter one condition at a time.
+trait Narrow {
+    fn states(self, states: &[IdeaState]) -> Self;
+    fn org(self, org: &str) -> Self;
+    fn municipality(self, municipality: &str) -> Self;
+    fn category(self, category: &str) -> Self;
+    /// Strictly before `idea`'s position, as a page ending with it continues.
+    fn before(self, idea: &IdeaRecord) -> Self;
+    fn limit(self, limit: u32) -> Self;
+}
+
+impl Narrow for IdeaFilter {
+    fn states(self, states: &[IdeaState]) -> Self {
+        Self {
+            states: states.to_vec(),
+            ..self
+        }
+    }
+    fn org(self, org: &str) -> Self {
+        Self {
+            org: Some(org.into()),
+            ..self
+        }
+    }
+    fn municipality(self, municipality: &str) -> Self {
+        Self {
+            municipality: Some(municipality.into()),
+            ..self
+        }
+    }
+    fn category(self, category: &str) -> Self {
+        Self {
+            category: Some(category.into()),
+            ..self
+        }
+    }
+    fn before(self, idea: &IdeaRecord) -> Self {
+        Self {
+            before: Some((idea.received_at, idea.id.clone())),
+            ..self
+        }
+    }
+    fn limit(self, limit: u32) -> Self {
+        Self { limit, ..self }
+    }
+}
+
 fn ids(ideas: &[IdeaRecord]) -> Vec<String> {
+    ideas.iter().map(|i| i.id.clone()).collect()
+}
+
+fn ids_of(ideas: &[&IdeaRecord]) -> Vec<String> {
     ideas.iter().map(|i| i.id.clone()).collect()
 }
 
@@ -201,7 +252,10 @@ async fn snapshot(store: &dyn Store, idea_ids: &[String]) -> Snapshot {
     }
 }
 
-async fn write(store: &dyn Store, write: RoutingWrite) {
+/// Writes one routing change made by `edit` from an empty one.
+async fn write(store: &dyn Store, edit: impl FnOnce(&mut RoutingWrite)) {
+    let mut write = RoutingWrite::default();
+    edit(&mut write);
     store.routing_write(&write).await.unwrap();
 }
 
@@ -224,7 +278,7 @@ async fn routing_story(store: Arc<dyn Store>) {
     assert_eq!(store.idea_counts(minute(-10_000), minute(10_000)).await.unwrap(), []);
     assert_eq!(store.confirm_times(minute(-10_000), minute(10_000)).await.unwrap(), []);
     assert_eq!(store.routing_audit(None, 10).await.unwrap(), []);
-    write(store, RoutingWrite::default()).await;
+    write(store, |_| {}).await;
 
     // Tracking numbers count per prefix, each prefix on its own, and never repeat when asked
     // for concurrently.
@@ -247,13 +301,9 @@ async fn routing_story(store: Arc<dyn Store>) {
         updated_at: sent(minute(-1)),
         ..full_org("org-b")
     };
-    write(
-        store,
-        RoutingWrite {
-            organisations: vec![org_b_sent, org("org-a"), org("org-c")],
-            ..RoutingWrite::default()
-        },
-    )
+    write(store, |w| {
+        w.organisations = vec![org_b_sent, org("org-a"), org("org-c")]
+    })
     .await;
     assert_eq!(
         store.organisations().await.unwrap(),
@@ -266,14 +316,7 @@ async fn routing_story(store: Arc<dyn Store>) {
         municipalities: vec!["Trebinje".into()],
         ..full_org("org-b")
     };
-    write(
-        store,
-        RoutingWrite {
-            organisations: vec![org_b.clone()],
-            ..RoutingWrite::default()
-        },
-    )
-    .await;
+    write(store, |w| w.organisations = vec![org_b.clone()]).await;
     assert_eq!(
         store.organisations().await.unwrap(),
         [org("org-a"), org_b.clone(), org("org-c")]
@@ -285,50 +328,25 @@ async fn routing_story(store: Arc<dyn Store>) {
         rules: RuleSet::default(),
         ..rule_set(2, "operator:dario")
     };
-    write(
-        store,
-        RoutingWrite {
-            rule_set: Some(RuleSetRecord {
-                created_at: sent(v1.created_at),
-                ..v1.clone()
-            }),
-            ..RoutingWrite::default()
-        },
-    )
+    write(store, |w| {
+        w.rule_set = Some(RuleSetRecord {
+            created_at: sent(v1.created_at),
+            ..v1.clone()
+        })
+    })
     .await;
-    write(
-        store,
-        RoutingWrite {
-            rule_set: Some(v2.clone()),
-            ..RoutingWrite::default()
-        },
-    )
-    .await;
+    write(store, |w| w.rule_set = Some(v2.clone())).await;
     assert_eq!(store.rule_sets(10).await.unwrap(), [v2.clone(), v1.clone()]);
     assert_eq!(store.rule_sets(1).await.unwrap(), std::slice::from_ref(&v2));
     assert_eq!(store.rule_sets(0).await.unwrap(), []);
 
     // Cursors: set, listed by key, overwritten.
-    write(
-        store,
-        RoutingWrite {
-            cursors: vec![("rule-b".into(), 3), ("rule-a".into(), 1)],
-            ..RoutingWrite::default()
-        },
-    )
-    .await;
+    write(store, |w| w.cursors = vec![("rule-b".into(), 3), ("rule-a".into(), 1)]).await;
     assert_eq!(
         store.routing_cursors().await.unwrap(),
         counts(&[("rule-a", 1), ("rule-b", 3)])
     );
-    write(
-        store,
-        RoutingWrite {
-            cursors: vec![("rule-a".into(), 2)],
-            ..RoutingWrite::default()
-        },
-    )
-    .await;
+    write(store, |w| w.cursors = vec![("rule-a".into(), 2)]).await;
     assert_eq!(
         store.routing_cursors().await.unwrap(),
         counts(&[("rule-a", 2), ("rule-b", 3)])
@@ -371,14 +389,7 @@ async fn routing_story(store: Arc<dyn Store>) {
         completed_at: a_full.completed_at.map(sent),
         ..a_full.clone()
     };
-    write(
-        store,
-        RoutingWrite {
-            ideas: vec![a_full_sent],
-            ..RoutingWrite::default()
-        },
-    )
-    .await;
+    write(store, |w| w.ideas = vec![a_full_sent]).await;
     assert_eq!(store.idea(&uuid(1)).await.unwrap(), Some(a_full.clone()));
     assert_eq!(store.idea_by_code("MOS-2026-0001").await.unwrap(), Some(a_full.clone()));
     assert_eq!(store.idea_by_code("MOS-2026-0099").await.unwrap(), None);
@@ -463,24 +474,11 @@ async fn routing_story(store: Arc<dyn Store>) {
         )
     };
     let e_b = event(&uuid(2), minute(20), "received", None, IdeaState::Received);
-    write(
-        store,
-        RoutingWrite {
-            ideas: vec![
-                a.clone(),
-                b.clone(),
-                c.clone(),
-                d.clone(),
-                e.clone(),
-                f.clone(),
-                g.clone(),
-                h.clone(),
-                i.clone(),
-            ],
-            events: vec![e1.clone(), e_b.clone(), e2.clone()],
-            ..RoutingWrite::default()
-        },
-    )
+    let stored_ideas = [&a, &b, &c, &d, &e, &f, &g, &h, &i];
+    write(store, |w| {
+        w.ideas = stored_ideas.map(|x| x.clone()).to_vec();
+        w.events = vec![e1.clone(), e_b.clone(), e2.clone()];
+    })
     .await;
     assert_eq!(store.idea(&uuid(1)).await.unwrap(), Some(a.clone()));
     assert_eq!(store.idea(&uuid(2)).await.unwrap(), Some(b.clone()));
@@ -512,189 +510,78 @@ async fn routing_story(store: Arc<dyn Store>) {
     assert_eq!(store.idea_events(&uuid(99)).await.unwrap(), []);
 
     // Listing: newest first, then id descending; every record whole.
-    let newest_first = [
-        i.clone(),
-        h.clone(),
-        e.clone(),
-        d.clone(),
-        c.clone(),
-        b.clone(),
-        a.clone(),
-        g.clone(),
-        f.clone(),
-    ];
-    assert_eq!(store.ideas(&all()).await.unwrap(), newest_first);
-    let list =
-        |filter: IdeaFilter| async move { ids(&store.ideas(&IdeaFilter { limit: 100, ..filter }).await.unwrap()) };
-    let id_list = |ideas: &[&IdeaRecord]| ideas.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+    let newest_first = [&i, &h, &e, &d, &c, &b, &a, &g, &f];
+    assert_eq!(store.ideas(&all()).await.unwrap(), newest_first.map(|x| x.clone()));
+    let list = |filter: IdeaFilter| async move { ids(&store.ideas(&filter).await.unwrap()) };
 
     // Each condition alone.
+    let (offered, confirmed, completed) = (IdeaState::Offered, IdeaState::Confirmed, IdeaState::Completed);
+    assert_eq!(list(all().states(&[offered, confirmed])).await, ids_of(&[&b, &a]));
     assert_eq!(
-        list(IdeaFilter {
-            states: vec![IdeaState::Offered, IdeaState::Confirmed],
-            ..all()
-        })
-        .await,
-        id_list(&[&b, &a])
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            org: Some("org-a".into()),
-            ..all()
-        })
-        .await,
-        id_list(&[&d, &b, &a]),
+        list(all().org("org-a")).await,
+        ids_of(&[&d, &b, &a]),
         "confirmed by org-a (whatever the state), or offered to it"
     );
+    assert_eq!(list(all().org("org-b")).await, ids_of(&[&c, &a]));
+    assert_eq!(list(all().org("org-c")).await, ids_of(&[&h]));
+    assert_eq!(list(all().org("org-z")).await, ids_of(&[]));
+    assert_eq!(list(all().municipality("Trebinje")).await, ids_of(&[&e, &c]));
     assert_eq!(
-        list(IdeaFilter {
-            org: Some("org-b".into()),
-            ..all()
-        })
-        .await,
-        id_list(&[&c, &a])
+        list(all().category("environment")).await,
+        ids_of(&[&i, &d, &c, &a, &g, &f])
     );
-    assert_eq!(
-        list(IdeaFilter {
-            org: Some("org-c".into()),
-            ..all()
-        })
-        .await,
-        id_list(&[&h])
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            org: Some("org-z".into()),
-            ..all()
-        })
-        .await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            municipality: Some("Trebinje".into()),
-            ..all()
-        })
-        .await,
-        id_list(&[&e, &c])
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            category: Some("environment".into()),
-            ..all()
-        })
-        .await,
-        id_list(&[&i, &d, &c, &a, &g, &f])
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            before: Some((b.received_at, b.id.clone())),
-            ..all()
-        })
-        .await,
-        id_list(&[&a, &g, &f])
-    );
-    // Strictly before (d's time, d's id): e shares the time but has a higher id.
-    assert_eq!(
-        list(IdeaFilter {
-            before: Some((d.received_at, d.id.clone())),
-            ..all()
-        })
-        .await,
-        id_list(&[&c, &b, &a, &g, &f])
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            before: Some((e.received_at, e.id.clone())),
-            ..all()
-        })
-        .await,
-        id_list(&[&d, &c, &b, &a, &g, &f])
-    );
+    assert_eq!(list(all().before(&b)).await, ids_of(&[&a, &g, &f]));
+    // Strictly before d's position: e shares its time but has a higher id.
+    assert_eq!(list(all().before(&d)).await, ids_of(&[&c, &b, &a, &g, &f]));
+    assert_eq!(list(all().before(&e)).await, ids_of(&[&d, &c, &b, &a, &g, &f]));
     // A time between stored milliseconds: everything received up to it, whatever the id.
+    let just_before = (d.received_at - TimeDelta::microseconds(1), "ffff".to_owned());
+    let just_after = (d.received_at + TimeDelta::microseconds(1), "0".to_owned());
     assert_eq!(
         list(IdeaFilter {
-            before: Some((d.received_at - TimeDelta::microseconds(1), "ffff".into())),
+            before: Some(just_before),
             ..all()
         })
         .await,
-        id_list(&[&c, &b, &a, &g, &f])
+        ids_of(&[&c, &b, &a, &g, &f])
     );
     assert_eq!(
         list(IdeaFilter {
-            before: Some((d.received_at + TimeDelta::microseconds(1), "0".into())),
+            before: Some(just_after),
             ..all()
         })
         .await,
-        id_list(&[&e, &d, &c, &b, &a, &g, &f])
+        ids_of(&[&e, &d, &c, &b, &a, &g, &f])
     );
-    assert_eq!(
-        ids(&store.ideas(&IdeaFilter { limit: 3, ..all() }).await.unwrap()),
-        id_list(&[&i, &h, &e])
-    );
-    assert_eq!(store.ideas(&IdeaFilter { limit: 0, ..all() }).await.unwrap(), []);
+    assert_eq!(list(all().limit(3)).await, ids_of(&[&i, &h, &e]));
+    assert_eq!(list(all().limit(0)).await, ids_of(&[]));
 
     // Combined: every condition must hold.
+    let mostar_environment = all().municipality("Mostar").category("environment");
+    assert_eq!(list(mostar_environment.clone()).await, ids_of(&[&i, &d, &a, &g, &f]));
+    let some_states = mostar_environment.states(&[completed, offered, IdeaState::Rejected]);
+    assert_eq!(list(some_states.clone()).await, ids_of(&[&d, &a, &f]));
+    assert_eq!(list(some_states.clone().org("org-a")).await, ids_of(&[&d, &a]));
+    assert_eq!(list(some_states.clone().before(&d)).await, ids_of(&[&a, &f]));
+    assert_eq!(list(some_states.limit(1)).await, ids_of(&[&d]));
+    assert_eq!(list(all().states(&[completed]).org("org-b")).await, ids_of(&[]));
     assert_eq!(
-        list(IdeaFilter {
-            states: vec![IdeaState::Completed, IdeaState::Offered, IdeaState::Rejected],
-            org: Some("org-a".into()),
-            municipality: Some("Mostar".into()),
-            category: Some("environment".into()),
-            ..all()
-        })
-        .await,
-        id_list(&[&d, &a])
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            states: vec![IdeaState::Completed, IdeaState::Offered, IdeaState::Rejected],
-            municipality: Some("Mostar".into()),
-            category: Some("environment".into()),
-            before: Some((d.received_at, d.id.clone())),
-            ..all()
-        })
-        .await,
-        id_list(&[&a, &f])
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            states: vec![IdeaState::Completed],
-            org: Some("org-b".into()),
-            ..all()
-        })
-        .await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        list(IdeaFilter {
-            municipality: Some("Trebinje".into()),
-            category: Some("youth".into()),
-            ..all()
-        })
-        .await,
-        id_list(&[&e])
+        list(all().municipality("Trebinje").category("youth")).await,
+        ids_of(&[&e])
     );
 
     // Paging: each page starts right after the last one, through the tie of d and e.
     let mut pages = Vec::new();
-    let mut before = None;
+    let mut page_filter = all().limit(3);
     for _ in 0..10 {
-        let page = store
-            .ideas(&IdeaFilter {
-                before: before.clone(),
-                limit: 3,
-                ..IdeaFilter::default()
-            })
-            .await
-            .unwrap();
+        let page = store.ideas(&page_filter).await.unwrap();
         let Some(last) = page.last() else { break };
-        before = Some((last.received_at, last.id.clone()));
+        page_filter = page_filter.before(last);
         pages.push(ids(&page));
     }
     assert_eq!(
         pages,
-        [id_list(&[&i, &h, &e]), id_list(&[&d, &c, &b]), id_list(&[&a, &g, &f])]
+        [ids_of(&[&i, &h, &e]), ids_of(&[&d, &c, &b]), ids_of(&[&a, &g, &f])]
     );
 
     // The original of a text: the earliest that is neither rejected nor a duplicate.
@@ -708,19 +595,16 @@ async fn routing_story(store: Arc<dyn Store>) {
     assert_eq!(store.idea_by_fingerprint("fp-unknown").await.unwrap(), None);
 
     // Timers: deadlines at or before `now`, earliest first, at most `limit`.
-    assert_eq!(
-        ids(&store.ideas_due(minute(150), 10).await.unwrap()),
-        id_list(&[&b, &a])
-    );
+    assert_eq!(ids(&store.ideas_due(minute(150), 10).await.unwrap()), ids_of(&[&b, &a]));
     assert_eq!(store.ideas_due(minute(150), 1).await.unwrap(), std::slice::from_ref(&b));
     assert_eq!(store.ideas_due(minute(150), 0).await.unwrap(), []);
-    assert_eq!(ids(&store.ideas_due(minute(50), 10).await.unwrap()), id_list(&[&b]));
+    assert_eq!(ids(&store.ideas_due(minute(50), 10).await.unwrap()), ids_of(&[&b]));
     assert_eq!(
         ids(&store
             .ideas_due(minute(50) + TimeDelta::microseconds(999), 10)
             .await
             .unwrap()),
-        id_list(&[&b])
+        ids_of(&[&b])
     );
     assert_eq!(
         store
@@ -731,7 +615,7 @@ async fn routing_story(store: Arc<dyn Store>) {
     );
     assert_eq!(
         ids(&store.ideas_due(minute(10_000), 10).await.unwrap()),
-        id_list(&[&b, &a, &c])
+        ids_of(&[&b, &a, &c])
     );
 
     // Load: a's two offers, b and c held by their organisations; not h's stale offer, not d.
@@ -757,28 +641,17 @@ async fn routing_story(store: Arc<dyn Store>) {
             IdeaState::Offered,
         )
     };
-    write(
-        store,
-        RoutingWrite {
-            ideas: vec![a_reoffered.clone()],
-            events: vec![e3.clone()],
-            ..RoutingWrite::default()
-        },
-    )
+    write(store, |w| {
+        w.ideas = vec![a_reoffered.clone()];
+        w.events = vec![e3.clone()];
+    })
     .await;
     assert_eq!(store.idea(&uuid(1)).await.unwrap(), Some(a_reoffered.clone()));
     assert_eq!(
         store.open_idea_counts().await.unwrap(),
         counts(&[("org-a", 1), ("org-b", 1), ("org-c", 1)])
     );
-    assert_eq!(
-        list(IdeaFilter {
-            org: Some("org-a".into()),
-            ..all()
-        })
-        .await,
-        id_list(&[&d, &b])
-    );
+    assert_eq!(list(all().org("org-a")).await, ids_of(&[&d, &b]));
     let events = store.idea_events(&uuid(1)).await.unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(
@@ -807,14 +680,7 @@ async fn routing_story(store: Arc<dyn Store>) {
     // `from` inclusive and `to` exclusive.
     let j = idea(10, "Čapljina", "youth", IdeaState::Held, minute(70));
     let k = idea(11, "Čapljina", "youth", IdeaState::Held, minute(71));
-    write(
-        store,
-        RoutingWrite {
-            ideas: vec![j.clone(), k.clone()],
-            ..RoutingWrite::default()
-        },
-    )
-    .await;
+    write(store, |w| w.ideas = vec![j.clone(), k.clone()]).await;
     let count = |municipality: &str, category: &str, state: IdeaState, count: i64| IdeaCount {
         municipality: municipality.into(),
         category: category.into(),
@@ -867,22 +733,8 @@ async fn routing_story(store: Arc<dyn Store>) {
         audit(4, "organisation.reject", "org-d"),
         audit(5, "organisation.approve", "org-c"),
     ];
-    write(
-        store,
-        RoutingWrite {
-            audit: audits[..3].to_vec(),
-            ..RoutingWrite::default()
-        },
-    )
-    .await;
-    write(
-        store,
-        RoutingWrite {
-            audit: audits[3..].to_vec(),
-            ..RoutingWrite::default()
-        },
-    )
-    .await;
+    write(store, |w| w.audit = audits[..3].to_vec()).await;
+    write(store, |w| w.audit = audits[3..].to_vec()).await;
     let stored = store.routing_audit(None, 100).await.unwrap();
     assert_eq!(
         stored
@@ -950,7 +802,8 @@ async fn routing_story(store: Arc<dyn Store>) {
 
     // Without the conflicts the same write goes through.
     let v3 = rule_set(3, "operator:mallory");
-    write(store, doomed(v3.clone(), vec![x.clone()])).await;
+    let done = doomed(v3.clone(), vec![x.clone()]);
+    store.routing_write(&done).await.unwrap();
     assert_eq!(store.rule_sets(10).await.unwrap(), [v3, v2, v1]);
     assert_eq!(store.idea(&x.id).await.unwrap(), Some(x.clone()));
     assert_eq!(

@@ -246,7 +246,7 @@ async fn one_idea(pool: &SqlitePool, sql: &str, value: &str) -> Result<Option<Id
 }
 
 pub(super) async fn ideas(pool: &SqlitePool, filter: &IdeaFilter) -> Result<Vec<IdeaRecord>> {
-    let mut q = QueryBuilder::<Sqlite>::new(format!("{} WHERE 1 = 1", *SELECT_IDEAS));
+    let mut q = QueryBuilder::<Sqlite>::new(format!("{} WHERE TRUE", *SELECT_IDEAS));
     if !filter.states.is_empty() {
         q.push(format!(" AND state IN ({})", state_list(&filter.states)));
     }
