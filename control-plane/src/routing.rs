@@ -183,6 +183,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     inputs: mpsc::Sender<Submission>,
     events: broadcast::Sender<IdeaChange>,
+    /// Ideas held for retry while the store refuses writes.
+    retrying: std::sync::atomic::AtomicUsize,
 }
 
 /// The idea-routing service. Cheap to clone.
@@ -258,6 +260,7 @@ impl Routing {
                 clock,
                 inputs,
                 events,
+                retrying: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         routing.refresh_awaiting().await;
@@ -285,6 +288,11 @@ impl Routing {
     /// The time by the routing clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.shared.clock.now()
+    }
+
+    /// Ideas from kiosks held for retry because the store refused them (not yet acknowledged).
+    pub fn retrying(&self) -> usize {
+        self.shared.retrying.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether a public request from `client` may go ahead now, or how long it must wait.
@@ -319,6 +327,7 @@ impl Routing {
                     None => open = false,
                 },
                 _ = tick.tick() => {
+                    self.shared.retrying.store(retry.len(), std::sync::atomic::Ordering::Relaxed);
                     while let Some(s) = retry.front() {
                         if let Err(e) = self.take(s).await {
                             debug!(error = %e, waiting = retry.len(), "store still refusing ideas");
@@ -326,6 +335,7 @@ impl Routing {
                         }
                         retry.pop_front();
                     }
+                    self.shared.retrying.store(retry.len(), std::sync::atomic::Ordering::Relaxed);
                     match self.tick().await {
                         Ok(0) => {}
                         Ok(n) => debug!(ideas = n, "idea deadlines fired"),

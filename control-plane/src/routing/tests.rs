@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use protocol::idea::{AckStatus, Contact, IdeaAck, IdeaSubmission, PublicState};
 use protocol::{BenchId, Fleet, IdeaState};
 
 use super::*;
 use crate::api::testing::Acks;
-use crate::store::testing::{PgDatabase, SqliteDatabase, pg_database, sqlite_database};
+use crate::store::testing::{Outage, PgDatabase, SqliteDatabase, pg_database, sqlite_database};
 use crate::store::{Store, connect};
 
 /// A routing service over a real store, a clock that moves by hand, and recorded acks.
@@ -580,4 +580,93 @@ async fn organisations_decline_and_see_only_their_own(mut bed: Bed) {
         ),
         ("a", 0.0)
     );
+}
+
+/// The store goes away: ideas wait, unacknowledged, and are stored and acknowledged once it is
+/// back, each once.
+async fn outage(url: &str) {
+    let inner = connect(url, &Default::default()).await.unwrap();
+    inner.migrate().await.unwrap();
+    let store = Arc::new(Outage::new(inner.clone()));
+    let acks = Arc::new(Acks::default());
+    let settings = RoutingSettings {
+        tick: std::time::Duration::from_millis(20),
+        ..RoutingSettings::default()
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (routing, task) = Routing::start(
+        Arc::new(Fleet::link4()),
+        settings,
+        store.clone(),
+        acks.clone(),
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let bench = BenchId::parse("ravno-01").unwrap();
+    store.set_down(true);
+    let wait = |what: &'static str, done: Box<dyn Fn() -> bool + Send>| async move {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    routing.on_idea(&bench, idea(1, "Nova rasvjeta u selu").to_json().into(), Utc::now());
+    let r = routing.clone();
+    wait("the first idea held for retry", Box::new(move || r.retrying() == 1)).await;
+    routing.on_idea(&bench, idea(2, "Novi autobus do Trebinja").to_json().into(), Utc::now());
+    routing.on_idea(&bench, idea(1, "Nova rasvjeta u selu").to_json().into(), Utc::now());
+    let r = routing.clone();
+    wait("three submissions held", Box::new(move || r.retrying() == 3)).await;
+    assert!(
+        acks.0.lock().unwrap().is_empty(),
+        "nothing is acknowledged before it is stored"
+    );
+
+    store.set_down(false);
+    let r = routing.clone();
+    wait("the queue drained", Box::new(move || r.retrying() == 0)).await;
+    let sent: Vec<(AckStatus, Option<String>)> = acks
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, a)| (a.status, a.tracking_code.clone()))
+        .collect();
+    let code = |n: u32| Some(format!("RAV-{}-{n:04}", Utc::now().year()));
+    assert_eq!(
+        sent,
+        [
+            (AckStatus::Received, code(1)),
+            (AckStatus::Received, code(2)),
+            (AckStatus::Received, code(1))
+        ]
+    );
+    let stored = inner
+        .ideas(&IdeaFilter {
+            limit: 10,
+            ..IdeaFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn outage_on_sqlite() {
+    let db = sqlite_database();
+    outage(db.url()).await;
+}
+
+#[tokio::test]
+async fn outage_on_postgres() {
+    let Some(db) = pg_database().await else {
+        return;
+    };
+    outage(db.url()).await;
 }
