@@ -27,6 +27,7 @@ use crate::broker::Broker;
 use crate::clock::SimClock;
 use crate::credentials::Credentials;
 use crate::faults::{Fault, Scenario};
+use crate::ideas::IdeaPace;
 use crate::session::{Behaviour, BenchSnapshot, Session};
 use crate::weather::splitmix64;
 
@@ -47,8 +48,8 @@ pub struct FleetOptions {
     /// Overrides every bench's `telemetry_interval_s` until a configuration changes it
     /// (demos and tests want samples faster than the registry's 60 s).
     pub telemetry_interval: Option<Duration>,
-    /// Send citizens' ideas (the payload is provisional). Default off.
-    pub ideas: bool,
+    /// Whether simulated citizens leave ideas at the kiosks, and how often at most. Default off.
+    pub ideas: IdeaPace,
     /// Wait for an idea ack before the first retry (doubling after). Default 10 s.
     pub idea_retry: Duration,
     /// Chance (0-1) that a valid configuration is rejected anyway, to exercise rollouts.
@@ -79,7 +80,7 @@ impl FleetOptions {
             seed: 1,
             start: None,
             telemetry_interval: None,
-            ideas: false,
+            ideas: IdeaPace::Off,
             idea_retry: crate::ideas::FIRST_RETRY,
             config_reject_rate: 0.0,
             scenario: Scenario::default(),
@@ -270,6 +271,14 @@ fn validate(opts: &FleetOptions) -> Result<(), SimError> {
         .is_some_and(|d| d < Duration::from_millis(10) || d > Duration::from_secs(86_400))
     {
         return invalid("telemetry interval must be 10 ms to 24 h".into());
+    }
+    if opts.idea_retry < Duration::from_millis(10) || opts.idea_retry > Duration::from_secs(3600) {
+        return invalid("idea retry must be 10 ms to 1 h".into());
+    }
+    if let IdeaPace::AtMostEvery(gap) = opts.ideas
+        && gap > Duration::from_secs(86_400)
+    {
+        return invalid("ideas at most every 24 h or more often".into());
     }
     if opts.queue_capacity == 0 || opts.queue_capacity > 1_000_000 {
         return invalid("queue capacity must be 1-1000000".into());

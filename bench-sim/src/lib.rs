@@ -29,6 +29,7 @@ pub use broker::Broker;
 pub use credentials::Credentials;
 pub use faults::{Fault, Scenario};
 pub use fleet::{FleetOptions, SimError, SimFleet, run_fleet};
+pub use ideas::IdeaPace;
 pub use load::{LoadOptions, Rate, run_load};
 pub use report::LoadReport;
 pub use session::{BenchSnapshot, LinkState};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bench_sim::load::{LoadError, LoadOptions, Rate, run_load};
-use bench_sim::{Broker, Credentials, FleetOptions, Scenario, SimError, SimFleet};
+use bench_sim::{Broker, Credentials, FleetOptions, IdeaPace, Scenario, SimError, SimFleet};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use protocol::Fleet;
@@ -77,9 +77,12 @@ struct RunArgs {
     /// Stop after this long (e.g. 10m); default: until Ctrl-C.
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
-    /// Send citizens' ideas (provisional payload).
+    /// Send citizens' ideas (about 15 % of kiosk sessions, sped up with --speed).
     #[arg(long)]
     ideas: bool,
+    /// With --ideas: at most one idea per bench this often (e.g. 3m), in real time.
+    #[arg(long, value_parser = humantime::parse_duration, requires = "ideas")]
+    idea_gap: Option<Duration>,
     /// Chance (0-1) that a valid configuration is rejected anyway.
     #[arg(long, default_value_t = 0.0)]
     config_reject_rate: f64,
@@ -224,7 +227,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     opts.start = args.start;
     opts.telemetry_interval = args.interval;
     opts.scenario = scenario;
-    opts.ideas = args.ideas;
+    opts.ideas = match (args.ideas, args.idea_gap) {
+        (false, _) => IdeaPace::Off,
+        (true, None) => IdeaPace::Modelled,
+        (true, Some(gap)) => IdeaPace::AtMostEvery(gap),
+    };
     opts.config_reject_rate = args.config_reject_rate;
 
     let shutdown = CancellationToken::new();

@@ -19,6 +19,7 @@ use std::future::pending;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use protocol::idea::IdeaSubmission;
 use protocol::{BenchId, BenchInfo, Status, Topic, TopicKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,7 +28,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use uuid::Uuid;
 
 use crate::bench::BenchModel;
 use crate::broker::Broker;
@@ -35,7 +35,7 @@ use crate::clock::SimClock;
 use crate::config::{ConfigAck, RunningConfig};
 use crate::credentials::{Credentials, wrong_token};
 use crate::faults::Fault;
-use crate::ideas::Idea;
+use crate::ideas::IdeaPace;
 use crate::usage::Features;
 use crate::weather::splitmix64;
 
@@ -86,8 +86,14 @@ pub struct BenchSnapshot {
     pub config_version: u64,
     pub telemetry_interval: Duration,
     pub battery_pct: f64,
+    /// Idea messages published, retries included.
     pub ideas_sent: u64,
+    /// Ideas the server stored (`received` or `duplicate`).
     pub ideas_acked: u64,
+    /// `rate_limited` answers (the idea is sent again later).
+    pub ideas_rate_limited: u64,
+    /// Ideas given up: answered `invalid`, or never answered.
+    pub ideas_given_up: u64,
     pub faults_injected: u64,
 }
 
@@ -98,7 +104,7 @@ pub(crate) struct Behaviour {
     pub credentials: Credentials,
     pub clock: SimClock,
     pub fw: String,
-    pub ideas: bool,
+    pub ideas: IdeaPace,
     pub idea_retry: Duration,
     pub config_reject_rate: f64,
     pub queue_capacity: usize,
@@ -148,8 +154,11 @@ enum Mode {
 }
 
 struct Outstanding {
-    idea: Idea,
+    idea: IdeaSubmission,
+    /// Sends since the last answer; without an answer after the last, the idea is given up.
     attempts: u32,
+    /// `rate_limited` answers so far.
+    limited: u32,
     next_at: Option<Instant>,
 }
 
@@ -180,7 +189,10 @@ pub(crate) struct Session {
     next_sample: Instant,
     running: RunningConfig,
     last_ack: Option<ConfigAck>,
-    ideas: BTreeMap<Uuid, Outstanding>,
+    /// Ideas waiting for an answer, by `idea_id`.
+    ideas: BTreeMap<String, Outstanding>,
+    /// When the last idea was drafted, for [`IdeaPace::AtMostEvery`].
+    last_idea_at: Option<Instant>,
     faults: ActiveFaults,
     stats: BenchSnapshot,
     snapshot: watch::Sender<BenchSnapshot>,
@@ -253,6 +265,7 @@ impl Session {
             running,
             last_ack: None,
             ideas: BTreeMap::new(),
+            last_idea_at: None,
             faults: ActiveFaults::default(),
             stats: BenchSnapshot {
                 telemetry_interval: interval,
@@ -365,7 +378,7 @@ impl Session {
         info!(bench.id = %self.id, connect_ms, queued = self.outbox.len(), "connected");
         let Some(link) = self.conn.up() else { return };
         link.subscribe(&self.topics.config);
-        if self.cfg.ideas {
+        if self.cfg.ideas.is_on() {
             link.subscribe(&self.topics.ideas_ack);
         }
         self.publish_status();

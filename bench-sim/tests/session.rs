@@ -9,7 +9,7 @@ mod mosquitto;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bench_sim::{Credentials, Fault, FleetOptions, LinkState, SimFleet};
+use bench_sim::{Credentials, Fault, FleetOptions, IdeaPace, LinkState, SimFleet};
 use chrono::Utc;
 use mosquitto::{Mosquitto, Observer, Received, eventually};
 use protocol::status::AnnouncedState;
@@ -396,7 +396,7 @@ async fn ideas_are_retried_with_the_same_id_until_acknowledged() {
     // Saturday afternoon: the kiosk is busy.
     o.start = Some("2026-06-06T13:00:00Z".parse().unwrap());
     o.speed = 3600.0;
-    o.ideas = true;
+    o.ideas = IdeaPace::Modelled;
     o.idea_retry = Duration::from_millis(300);
     let fleet = SimFleet::spawn(o, CancellationToken::new()).unwrap();
 
@@ -441,6 +441,112 @@ async fn ideas_are_retried_with_the_same_id_until_acknowledged() {
         count(&obs.messages()) <= settled + 1,
         "the acknowledged idea was sent again"
     );
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_ideas_come_back_after_the_hinted_wait_and_invalid_ones_are_given_up() {
+    let Some(m) = Mosquitto::start() else { return };
+    let obs = Observer::start(m.port, "benches/iota-01/ideas", false).await;
+    let mut o = options(&m, &["iota-01"]);
+    o.start = Some("2026-06-06T13:00:00Z".parse().unwrap());
+    o.speed = 3600.0;
+    o.ideas = IdeaPace::Modelled;
+    o.idea_retry = Duration::from_millis(300);
+    let fleet = SimFleet::spawn(o, CancellationToken::new()).unwrap();
+    let sends_of = |msgs: &[Received], id: &str| -> Vec<chrono::DateTime<Utc>> {
+        msgs.iter()
+            .filter(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap()["idea_id"] == id)
+            .map(|m| m.at)
+            .collect()
+    };
+    let first = obs
+        .wait_for("an idea", Duration::from_secs(40), |msgs| {
+            msgs.first()
+                .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap())
+        })
+        .await;
+    let id = first["idea_id"].as_str().unwrap().to_owned();
+    let ack =
+        |status: &str, reason: &str| format!(r#"{{"v":1,"idea_id":"{id}","status":"{status}","reason":"{reason}"}}"#);
+
+    obs.client
+        .publish(
+            "benches/iota-01/ideas/ack",
+            QoS::AtLeastOnce,
+            false,
+            ack("rate_limited", "too many ideas from this bench; send again in 2 s"),
+        )
+        .await
+        .unwrap();
+    eventually("the refusal counted", WAIT, || {
+        fleet.snapshot("iota-01").unwrap().ideas_rate_limited == 1
+    })
+    .await;
+    let limited_at = Utc::now();
+    let again = obs
+        .wait_for("the same idea sent again", WAIT, |msgs| {
+            sends_of(msgs, &id).into_iter().find(|at| *at > limited_at)
+        })
+        .await;
+    assert!(
+        again - limited_at >= chrono::TimeDelta::milliseconds(1500),
+        "sent again {} ms after a refusal that asked for 2 s",
+        (again - limited_at).num_milliseconds()
+    );
+    assert_eq!(fleet.snapshot("iota-01").unwrap().ideas_acked, 0);
+
+    obs.client
+        .publish(
+            "benches/iota-01/ideas/ack",
+            QoS::AtLeastOnce,
+            false,
+            ack("invalid", "text must have 10-2000 characters, not 4"),
+        )
+        .await
+        .unwrap();
+    eventually("the idea given up", WAIT, || {
+        fleet.snapshot("iota-01").unwrap().ideas_given_up >= 1
+    })
+    .await;
+    let settled = sends_of(&obs.messages(), &id).len();
+    eventually("more ideas flow", Duration::from_secs(30), || {
+        fleet.snapshot("iota-01").unwrap().ideas_sent >= settled as u64 + 8
+    })
+    .await;
+    assert!(
+        sends_of(&obs.messages(), &id).len() <= settled + 1,
+        "an idea refused as invalid was sent again"
+    );
+    assert_eq!(fleet.snapshot("iota-01").unwrap().ideas_acked, 0);
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idea_pace_caps_how_often_a_bench_writes_ideas() {
+    let Some(m) = Mosquitto::start() else { return };
+    let obs = Observer::start(m.port, "benches/kappa-01/ideas", false).await;
+    let mut o = options(&m, &["kappa-01"]);
+    // Busy enough to draft several ideas a second without the cap.
+    o.start = Some("2026-06-06T13:00:00Z".parse().unwrap());
+    o.speed = 36_000.0;
+    o.ideas = IdeaPace::AtMostEvery(Duration::from_secs(3600));
+    let fleet = SimFleet::spawn(o, CancellationToken::new()).unwrap();
+    let ids = |msgs: &[Received]| -> std::collections::BTreeSet<String> {
+        msgs.iter()
+            .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap()["idea_id"].to_string())
+            .collect()
+    };
+    obs.wait_for("an idea", Duration::from_secs(40), |msgs| {
+        (!msgs.is_empty()).then_some(())
+    })
+    .await;
+    let seq = fleet.snapshot("kappa-01").unwrap().seq;
+    eventually("twenty more samples", WAIT, || {
+        fleet.snapshot("kappa-01").unwrap().seq >= seq + 20
+    })
+    .await;
+    assert_eq!(ids(&obs.messages()).len(), 1, "one idea per hour at most");
     fleet.shutdown().await;
 }
 

@@ -3,7 +3,7 @@
 
 use schemars::schema_for;
 
-use crate::{ConfigAck, ConfigDocument, Status, Telemetry, fleet::BenchInfo};
+use crate::{ConfigAck, ConfigDocument, IdeaAck, IdeaSubmission, Status, Telemetry, fleet::BenchInfo};
 
 /// `(file name, schema)` of every published payload schema.
 pub fn all() -> Vec<(&'static str, serde_json::Value)> {
@@ -14,5 +14,7 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
         ("fleet-bench.schema.json", v(schema_for!(BenchInfo))),
         ("config.schema.json", v(schema_for!(ConfigDocument))),
         ("config-ack.schema.json", v(schema_for!(ConfigAck))),
+        ("idea.schema.json", v(schema_for!(IdeaSubmission))),
+        ("idea-ack.schema.json", v(schema_for!(IdeaAck))),
     ]
 }

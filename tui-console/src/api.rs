@@ -12,6 +12,36 @@ use serde::de::DeserializeOwned;
 pub mod sse;
 
 pub use protocol::api::*;
+pub use protocol::idea::{IdeaDetail, IdeaPage, IdeaStep, IdeaView};
+
+/// Ideas fetched for the ideas view: the newest this many.
+pub const IDEAS_PAGE: u32 = 50;
+
+/// What a moderator does to an idea.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Moderation {
+    /// Release a held idea to routing.
+    Approve,
+    /// Reject an idea no organisation has confirmed; needs a reason.
+    Reject,
+}
+
+impl Moderation {
+    /// The last segment of its route, and the verb on screen.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+        }
+    }
+
+    pub fn past(self) -> &'static str {
+        match self {
+            Self::Approve => "approved",
+            Self::Reject => "rejected",
+        }
+    }
+}
 
 /// How long an ordinary request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -174,6 +204,38 @@ impl Client {
         self.json(self.get("/api/v1/fleet/summary")).await
     }
 
+    /// `GET /api/v1/ideas?limit=`: the newest ideas the token may see.
+    pub async fn ideas(&self, limit: u32) -> Result<IdeaPage, ApiError> {
+        self.json(self.get("/api/v1/ideas").query(&[("limit", limit)])).await
+    }
+
+    /// `GET /api/v1/moderation/queue`: held, unroutable and escalated ideas (operators).
+    pub async fn moderation_queue(&self) -> Result<IdeaPage, ApiError> {
+        self.json(self.get("/api/v1/moderation/queue")).await
+    }
+
+    /// `GET /api/v1/ideas/{id}`: one idea with its history.
+    pub async fn idea(&self, id: &str) -> Result<IdeaDetail, ApiError> {
+        self.json(self.get(&format!("/api/v1/ideas/{id}"))).await
+    }
+
+    /// `POST /api/v1/ideas/{id}/approve|reject`; the answer is the idea after the action.
+    pub async fn moderate(&self, id: &str, action: Moderation, reason: Option<&str>) -> Result<IdeaDetail, ApiError> {
+        let body = match reason {
+            Some(r) => serde_json::json!({ "reason": r }),
+            None => serde_json::json!({}),
+        };
+        let req = self
+            .http
+            .post(format!("{}/api/v1/ideas/{id}/{}", self.base, action.verb()))
+            .json(&body);
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        self.json(req).await
+    }
+
     /// `GET /readyz` (unauthenticated). A 503 is an answer, not an error.
     pub async fn readiness(&self) -> Result<Readiness, ApiError> {
         let resp = self
@@ -272,5 +334,83 @@ fn root_cause(e: &reqwest::Error) -> String {
         "timed out".to_owned()
     } else {
         cause.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Answers one request with `response` and returns the request as text.
+    async fn serve_once(response: String) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as many body bytes as Content-Length says.
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break;
+                    }
+                }
+                assert!(n > 0, "the client closed before sending the request");
+            }
+            socket.write_all(response.as_bytes()).await.unwrap();
+            socket.shutdown().await.unwrap();
+            String::from_utf8_lossy(&request).to_string()
+        });
+        (base, server)
+    }
+
+    #[tokio::test]
+    async fn a_rejection_posts_the_reason_and_a_refusal_reads_the_problem_detail() {
+        let problem = r#"{"type":"about:blank","title":"Conflict","status":409,"detail":"idea is completed; reject needs an idea no organisation confirmed"}"#;
+        let response = format!(
+            "HTTP/1.1 409 Conflict\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{problem}",
+            problem.len()
+        );
+        let (base, server) = serve_once(response).await;
+        let client = Client::new(&base, Some("t0ken".into())).unwrap();
+        let id = "5f0c6f0e-9a51-4c1e-8d3b-000000000001";
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.moderate(id, Moderation::Reject, Some("spam")),
+        )
+        .await
+        .expect("an answer within 10 s");
+        assert_eq!(
+            result,
+            Err(ApiError::Status {
+                status: 409,
+                detail: "idea is completed; reject needs an idea no organisation confirmed".into()
+            })
+        );
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with(&format!("POST /api/v1/ideas/{id}/reject HTTP/1.1\r\n")),
+            "{request}"
+        );
+        let lower = request.to_ascii_lowercase();
+        assert!(lower.contains("authorization: bearer t0ken"), "{request}");
+        assert!(lower.contains("content-type: application/json"), "{request}");
+        assert!(request.ends_with(r#"{"reason":"spam"}"#), "{request}");
     }
 }

@@ -7,16 +7,18 @@ use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::access::Access;
-use crate::api::{ApiError, FleetSummary, Readiness, StatusChange};
+use crate::api::{ApiError, FleetSummary, Moderation, Readiness, StatusChange};
 use crate::event::{ApiEvent, Event, StreamEvent};
 
 pub mod alerts;
 pub mod bench;
 pub mod fleet;
+pub mod ideas;
 
 pub use alerts::{Alert, AlertKind, Alerts};
 pub use bench::{BenchPane, Window};
 pub use fleet::{FleetData, SortKey, StateFilter, Table};
+pub use ideas::{IdeaRow, IdeasFocus, IdeasPane, Outcome, RejectDraft};
 
 /// How long a notice stays in the footer.
 const NOTICE_FOR: TimeDelta = TimeDelta::seconds(5);
@@ -42,6 +44,8 @@ pub enum Mode {
     Search,
     /// The help overlay is open.
     Help,
+    /// Typing the reason for rejecting an idea.
+    Reason,
 }
 
 /// Features that arrive with later control-plane releases; the console probes for them.
@@ -112,6 +116,16 @@ pub enum Command {
     Refresh,
     /// Fetch (and keep refreshing) one bench's detail and telemetry, or stop.
     Focus(Option<Focus>),
+    /// Fetch (and keep refreshing) the ideas view's lists and selected idea, or stop. The same
+    /// focus again fetches everything again.
+    Ideas(Option<IdeasFocus>),
+    /// Approve or reject an idea through the API; the answer comes back as
+    /// [`ApiEvent::Moderated`].
+    Moderate {
+        id: String,
+        action: Moderation,
+        reason: Option<String>,
+    },
 }
 
 /// The outcome of one `update`.
@@ -169,6 +183,8 @@ pub struct App {
     pub alerts: Alerts,
     pub rollouts: Availability,
     pub ideas: Availability,
+    /// The ideas view's data.
+    pub ideas_pane: IdeasPane,
     /// A short message in the footer and when it was set.
     pub notice: Option<(String, DateTime<Utc>)>,
 }
@@ -194,6 +210,7 @@ impl App {
             alerts: Alerts::default(),
             rollouts: Availability::Unknown,
             ideas: Availability::Unknown,
+            ideas_pane: IdeasPane::default(),
             notice: None,
         }
     }
@@ -250,6 +267,7 @@ impl App {
                 _ => Effects::none(),
             },
             Mode::Search => self.search_key(key),
+            Mode::Reason => self.reason_key(key),
             Mode::Normal => self.normal_key(key),
         }
     }
@@ -297,19 +315,26 @@ impl App {
             View::Fleet => self.fleet_key(key),
             View::Bench => self.bench_key(key),
             View::Rollouts => self.feature_key(Feature::Rollouts, key),
+            View::Ideas if self.ideas == Availability::Present => self.ideas_key(key),
             View::Ideas => self.feature_key(Feature::Ideas, key),
         }
     }
 
-    /// Switches to a top-level view, stopping the bench feed when leaving the bench view.
+    /// Switches to a top-level view, stopping the bench feed when leaving the bench view and
+    /// starting or stopping the ideas feed with the ideas view.
     fn show(&mut self, view: View) -> Effects {
-        let leaving_bench = self.view == View::Bench && view != View::Bench;
-        self.view = view;
-        if leaving_bench {
+        let before = std::mem::replace(&mut self.view, view);
+        let mut effects = Effects::redraw();
+        if before == View::Bench && view != View::Bench {
             self.bench = None;
-            return Effects::with(Command::Focus(None));
+            effects.commands.push(Command::Focus(None));
         }
-        Effects::redraw()
+        if before != View::Ideas && view == View::Ideas {
+            effects.commands.push(Command::Ideas(Some(self.ideas_focus())));
+        } else if before == View::Ideas && view != View::Ideas {
+            effects.commands.push(Command::Ideas(None));
+        }
+        effects
     }
 
     fn fleet_key(&mut self, key: KeyEvent) -> Effects {
@@ -475,6 +500,10 @@ impl App {
                     Feature::Ideas => self.ideas = a,
                 }
             }
+            ApiEvent::IdeaQueue(result) => return self.on_ideas(true, result),
+            ApiEvent::Ideas(result) => return self.on_ideas(false, result),
+            ApiEvent::IdeaDetail { id, result } => return self.on_idea_detail(&id, result),
+            ApiEvent::Moderated { id, action, result } => return self.on_moderated(&id, action, result),
             ApiEvent::Stream(s) => return self.on_stream(s),
         }
         Effects::redraw()
@@ -522,6 +551,15 @@ impl App {
                 }
                 self.table.settle(&self.fleet);
                 self.alerts.observe(&self.fleet, self.low_battery_pct(), self.now, None);
+            }
+            StreamEvent::IdeaChanged { .. } => {
+                if self.view != View::Ideas || self.ideas != Availability::Present {
+                    return Effects::none();
+                }
+                return Effects {
+                    redraw: false,
+                    commands: vec![Command::Ideas(Some(self.ideas_focus()))],
+                };
             }
             StreamEvent::Lagged(skipped) => {
                 self.notice(format!("event stream skipped {skipped} events; refetching"));

@@ -64,6 +64,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 }
                 Command::Refresh => feed.refresh(),
                 Command::Focus(focus) => feed.focus(focus),
+                Command::Ideas(focus) => feed.ideas(focus),
+                Command::Moderate { id, action, reason } => feed.moderate(id, action, reason),
             }
         }
     }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use crate::api::{
-    ApiError, Bench, BenchDetail, BenchStateEvent, FleetSummary, Readiness, TelemetryEvent, TelemetrySeries,
+    ApiError, Bench, BenchDetail, BenchStateEvent, FleetSummary, IdeaDetail, IdeaPage, Moderation, Readiness,
+    TelemetryEvent, TelemetrySeries,
 };
 use crate::app::{Feature, Window};
 
@@ -43,6 +44,21 @@ pub enum ApiEvent {
         feature: Feature,
         result: Result<bool, ApiError>,
     },
+    /// The moderation queue (`held`, `unroutable`, `escalated`).
+    IdeaQueue(Result<IdeaPage, ApiError>),
+    /// The newest ideas.
+    Ideas(Result<IdeaPage, ApiError>),
+    /// One idea with its history.
+    IdeaDetail {
+        id: String,
+        result: Result<IdeaDetail, ApiError>,
+    },
+    /// The answer to an approval or a rejection.
+    Moderated {
+        id: String,
+        action: Moderation,
+        result: Result<IdeaDetail, ApiError>,
+    },
     Stream(StreamEvent),
 }
 
@@ -56,4 +72,9 @@ pub enum StreamEvent {
     Telemetry(TelemetryEvent),
     /// The server dropped this many events for us: refetch.
     Lagged(u64),
+    /// An idea moved (`idea` events): the ideas view refetches while it is open.
+    IdeaChanged {
+        idea_id: String,
+        tracking_code: String,
+    },
 }

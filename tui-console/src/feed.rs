@@ -1,6 +1,7 @@
 //! Background fetching: polls the fleet, summary and readiness on an interval, fetches the
-//! focused bench's detail and telemetry, follows the live event stream (reconnecting with
-//! backoff), and turns every answer into an [`Event`] for the update loop.
+//! focused bench's detail and telemetry and, while the ideas view is open, the ideas and the
+//! selected idea's history; sends moderation actions; follows the live event stream
+//! (reconnecting with backoff); and turns every answer into an [`Event`] for the update loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +13,8 @@ use tokio::time::{Instant, sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::sse::{SseEvent, SseParser};
-use crate::api::{ApiError, BenchStateEvent, Client, LaggedEvent, TelemetryEvent};
-use crate::app::{Feature, Focus};
+use crate::api::{ApiError, BenchStateEvent, Client, IDEAS_PAGE, LaggedEvent, Moderation, TelemetryEvent};
+use crate::app::{Feature, Focus, IdeasFocus};
 use crate::event::{ApiEvent, Event, StreamEvent};
 
 /// How often optional features are probed for (they appear with control-plane upgrades).
@@ -26,13 +27,18 @@ const STREAM_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// The running background tasks; they stop when the token is cancelled.
 pub struct Feed {
     focus: watch::Sender<Option<Focus>>,
+    ideas: watch::Sender<Option<IdeasFocus>>,
     refresh: Arc<Notify>,
+    client: Client,
+    tx: mpsc::Sender<Event>,
+    cancel: CancellationToken,
 }
 
 impl Feed {
     /// Starts polling every `every` and following the event stream.
     pub fn spawn(client: Client, every: Duration, tx: mpsc::Sender<Event>, cancel: CancellationToken) -> Self {
         let (focus, focus_rx) = watch::channel(None);
+        let (ideas, ideas_rx) = watch::channel(None);
         let refresh = Arc::new(Notify::new());
         tokio::spawn(poll_fleet(
             client.clone(),
@@ -49,8 +55,52 @@ impl Feed {
             refresh.clone(),
             cancel.clone(),
         ));
-        tokio::spawn(follow_stream(client, tx, refresh.clone(), cancel));
-        Self { focus, refresh }
+        tokio::spawn(poll_ideas(
+            client.clone(),
+            every,
+            ideas_rx,
+            tx.clone(),
+            refresh.clone(),
+            cancel.clone(),
+        ));
+        tokio::spawn(follow_stream(
+            client.clone(),
+            tx.clone(),
+            refresh.clone(),
+            cancel.clone(),
+        ));
+        Self {
+            focus,
+            ideas,
+            refresh,
+            client,
+            tx,
+            cancel,
+        }
+    }
+
+    /// Fetch the ideas view's data from now on (or stop, with `None`); the same focus again
+    /// fetches everything again.
+    pub fn ideas(&self, focus: Option<IdeasFocus>) {
+        self.ideas.send_replace(focus);
+    }
+
+    /// Approves or rejects an idea in the background; the answer arrives as
+    /// [`ApiEvent::Moderated`].
+    pub fn moderate(&self, id: String, action: Moderation, reason: Option<String>) {
+        let (client, tx, cancel) = (self.client.clone(), self.tx.clone(), self.cancel.clone());
+        tokio::spawn(async move {
+            let result = tokio::select! {
+                () = cancel.cancelled() => return,
+                r = client.moderate(&id, action, reason.as_deref()) => r,
+            };
+            if let Err(e) = &result {
+                tracing::warn!(idea.id = %id, action = action.verb(), error = %e, "moderation refused or failed");
+            } else {
+                tracing::info!(idea.id = %id, action = action.verb(), "idea moderated");
+            }
+            send(&tx, ApiEvent::Moderated { id, action, result }).await;
+        });
     }
 
     /// Fetch one bench's detail and telemetry from now on (or stop, with `None`).
@@ -163,6 +213,71 @@ async fn poll_bench(
     }
 }
 
+/// While the ideas view is open: the lists every interval (and on refresh), the selected idea's
+/// history whenever the selection changes.
+async fn poll_ideas(
+    client: Client,
+    every: Duration,
+    mut focus: watch::Receiver<Option<IdeasFocus>>,
+    tx: mpsc::Sender<Event>,
+    refresh: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let mut previous: Option<IdeasFocus> = None;
+    let mut lists_due = true;
+    let mut last_error = None;
+    loop {
+        let current = focus.borrow_and_update().clone();
+        if let Some(f) = &current {
+            // A new selection alone needs only its history, not the lists again; the same focus
+            // again (an idea changed) needs everything.
+            let selection_only = previous
+                .as_ref()
+                .is_some_and(|p| p.queue == f.queue && p.selected != f.selected);
+            if lists_due || !selection_only {
+                let list = client.ideas(IDEAS_PAGE);
+                let queue = async {
+                    if f.queue {
+                        Some(client.moderation_queue().await)
+                    } else {
+                        None
+                    }
+                };
+                let (list, queue) = tokio::join!(list, queue);
+                log_failure("ideas", &mut last_error, list.as_ref().map(|_| ()));
+                if let Some(queue) = queue
+                    && !send(&tx, ApiEvent::IdeaQueue(queue)).await
+                {
+                    return;
+                }
+                if !send(&tx, ApiEvent::Ideas(list)).await {
+                    return;
+                }
+            }
+            if let Some(id) = &f.selected {
+                let result = client.idea(id).await;
+                if !send(&tx, ApiEvent::IdeaDetail { id: id.clone(), result }).await {
+                    return;
+                }
+            }
+        }
+        previous = current.clone();
+        lists_due = false;
+        let wait = async {
+            match current {
+                Some(_) => sleep(every).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = focus.changed() => if changed.is_err() { return },
+            () = wait => lists_due = true,
+            () = refresh.notified() => lists_due = true,
+        }
+    }
+}
+
 async fn follow_stream(client: Client, tx: mpsc::Sender<Event>, refresh: Arc<Notify>, cancel: CancellationToken) {
     let mut backoff = STREAM_BACKOFF_MIN;
     loop {
@@ -231,12 +346,23 @@ async fn read_stream(
     }
 }
 
-/// The events the console understands; others (later rollout and idea events) are skipped.
+/// An `idea` event: the parts the console uses.
+#[derive(serde::Deserialize)]
+struct IdeaChanged {
+    idea_id: String,
+    tracking_code: String,
+}
+
+/// The events the console understands; others (rollout events, for now) are skipped.
 fn decode(e: &SseEvent) -> Option<StreamEvent> {
     let parsed = match e.name.as_str() {
         "bench_state" => serde_json::from_str::<BenchStateEvent>(&e.data).map(StreamEvent::BenchState),
         "telemetry" => serde_json::from_str::<TelemetryEvent>(&e.data).map(StreamEvent::Telemetry),
         "lagged" => serde_json::from_str::<LaggedEvent>(&e.data).map(|l| StreamEvent::Lagged(l.skipped)),
+        "idea" => serde_json::from_str::<IdeaChanged>(&e.data).map(|i| StreamEvent::IdeaChanged {
+            idea_id: i.idea_id,
+            tracking_code: i.tracking_code,
+        }),
         other => {
             tracing::trace!(event = other, "skipping an event this console does not know");
             return None;
@@ -270,6 +396,17 @@ mod tests {
             data: r#"{"skipped":7}"#.into(),
         };
         assert_eq!(decode(&lagged), Some(StreamEvent::Lagged(7)));
+        let idea = SseEvent {
+            name: "idea".into(),
+            data: r#"{"idea_id":"5f0c6f0e-9a51-4c1e-8d3b-2b7c1a9e4f10","tracking_code":"MOS-2026-0042","municipality":"Mostar","at":"2026-11-26T10:00:00Z","action":"approved","from":"held","to":"offered"}"#.into(),
+        };
+        assert_eq!(
+            decode(&idea),
+            Some(StreamEvent::IdeaChanged {
+                idea_id: "5f0c6f0e-9a51-4c1e-8d3b-2b7c1a9e4f10".into(),
+                tracking_code: "MOS-2026-0042".into()
+            })
+        );
         let future = SseEvent {
             name: "rollout".into(),
             data: "{}".into(),

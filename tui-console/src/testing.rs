@@ -1,11 +1,13 @@
 //! Fixed data for tests: the 12 LINK 4 benches at a fixed time in every state, with drift,
-//! faults and low batteries, as the API would return them.
+//! faults and low batteries, and citizens' ideas in every kind of state, as the API would return
+//! them.
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use protocol::fleet::Location;
-use protocol::{BenchState, Role};
+use protocol::idea::{IdeaDetail, IdeaPage, IdeaStep, IdeaView};
+use protocol::{BenchState, IdeaState, Role};
 
 use crate::access::Access;
 use crate::api::{
@@ -281,4 +283,154 @@ pub fn series(id: &str, window: Window) -> TelemetrySeries {
         bucket: Bucket::from_seconds(bucket.seconds()).expect("bucket"),
         points,
     }
+}
+
+/// The id of fixture idea `n`.
+pub fn idea_id(n: u32) -> String {
+    format!("5f0c6f0e-9a51-4c1e-8d3b-{n:012}")
+}
+
+/// An idea received `minutes` before [`now`].
+pub fn idea(n: u32, code: &str, municipality: &str, category: &str, state: IdeaState, minutes: i64) -> IdeaView {
+    let received = now() - TimeDelta::minutes(minutes);
+    IdeaView {
+        id: idea_id(n),
+        tracking_code: code.into(),
+        bench_id: format!("{}-01", municipality.to_lowercase()),
+        municipality: municipality.into(),
+        submitted_at: received - TimeDelta::seconds(3),
+        received_at: received,
+        text: "Trebamo više kanti za smeće i kontejnera za reciklažu u parku.".into(),
+        redacted: false,
+        category: category.into(),
+        lang: "bs".into(),
+        state,
+        org_id: None,
+        offered_to: Vec::new(),
+        attempts: 0,
+        rule: None,
+        deadline: None,
+        duplicate_of: None,
+        flag: None,
+        has_contact: false,
+        contact: None,
+        confirmed_at: None,
+        completed_at: None,
+        updated_at: received,
+    }
+}
+
+/// `GET /api/v1/moderation/queue`: a held idea, an escalated one and an unroutable one.
+pub fn idea_queue() -> IdeaPage {
+    let held = IdeaView {
+        text: "Uvredljiv tekst o vijećnicima, pozovite me na 061 555 014.".into(),
+        flag: Some("blocklisted: \"uvred\"".into()),
+        has_contact: true,
+        ..idea(1, "MOS-2026-0042", "Mostar", "infrastructure", IdeaState::Held, 7)
+    };
+    let escalated = IdeaView {
+        attempts: 3,
+        rule: Some("maglaj-youth".into()),
+        ..idea(2, "MAG-2026-0007", "Maglaj", "youth", IdeaState::Escalated, 3 * 24 * 60)
+    };
+    let unroutable = idea(3, "TRE-2026-0003", "Trebinje", "tourism", IdeaState::Unroutable, 95);
+    IdeaPage {
+        items: vec![held, escalated, unroutable],
+        next_cursor: None,
+    }
+}
+
+/// `GET /api/v1/ideas?limit=50`: the newest ideas, including the queue's first.
+pub fn idea_latest() -> IdeaPage {
+    let queue = idea_queue().items;
+    let offered = IdeaView {
+        offered_to: vec!["lda-zepce".into()],
+        attempts: 1,
+        rule: Some("zepce-all".into()),
+        deadline: Some(now() + TimeDelta::hours(46)),
+        ..idea(4, "ZEP-2026-0011", "Žepče", "environment", IdeaState::Offered, 120)
+    };
+    let late = IdeaView {
+        org_id: Some("omladinski-centar-ravno".into()),
+        deadline: Some(now() - TimeDelta::hours(5)),
+        confirmed_at: Some(now() - TimeDelta::days(8)),
+        ..idea(
+            5,
+            "RAV-2026-0002",
+            "Ravno",
+            "culture",
+            IdeaState::Confirmed,
+            9 * 24 * 60,
+        )
+    };
+    let duplicate = IdeaView {
+        duplicate_of: Some("ZEP-2026-0011".into()),
+        ..idea(6, "ZEP-2026-0012", "Žepče", "environment", IdeaState::Duplicate, 100)
+    };
+    let completed = IdeaView {
+        org_id: Some("lda-mostar".into()),
+        ..idea(
+            7,
+            "MOS-2026-0031",
+            "Mostar",
+            "social",
+            IdeaState::Completed,
+            20 * 24 * 60,
+        )
+    };
+    IdeaPage {
+        items: vec![queue[0].clone(), offered, duplicate, late, completed],
+        next_cursor: None,
+    }
+}
+
+/// `GET /api/v1/ideas/{id}` for an idea of the fixture.
+pub fn idea_detail(id: &str) -> IdeaDetail {
+    let idea = idea_queue()
+        .items
+        .into_iter()
+        .chain(idea_latest().items)
+        .find(|i| i.id == id)
+        .expect("fixture idea");
+    let step = |minutes: i64, actor: &str, action: &str, from: Option<IdeaState>, to: IdeaState| IdeaStep {
+        at: idea.received_at + TimeDelta::minutes(minutes),
+        actor: actor.into(),
+        action: action.into(),
+        from,
+        to,
+        org_id: None,
+        public_note: None,
+        internal_note: None,
+    };
+    let mut history = vec![step(
+        0,
+        &format!("bench:{}", idea.bench_id),
+        "received",
+        None,
+        IdeaState::Received,
+    )];
+    if idea.state == IdeaState::Held {
+        history.push(IdeaStep {
+            internal_note: Some("blocklisted: \"uvred\"".into()),
+            ..step(0, "system", "held", Some(IdeaState::Received), IdeaState::Held)
+        });
+    }
+    IdeaDetail { idea, history }
+}
+
+/// The operator's fixture app in the ideas view with the queue, the newest ideas and the first
+/// idea's history loaded.
+pub fn ideas_app() -> App {
+    let mut app = app();
+    app.update(Event::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('3'),
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    app.update(Event::Api(ApiEvent::IdeaQueue(Ok(idea_queue()))));
+    app.update(Event::Api(ApiEvent::Ideas(Ok(idea_latest()))));
+    app.update(Event::Api(ApiEvent::IdeaDetail {
+        id: idea_id(1),
+        result: Ok(idea_detail(&idea_id(1))),
+    }));
+    app
 }

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
 use crate::api::ApiError;
-use crate::app::{App, Feature, Mode, View};
+use crate::app::{App, Availability, Feature, Mode, View};
 
 mod alerts;
 mod bench;
@@ -16,6 +16,7 @@ mod feature;
 mod fleet;
 mod header;
 mod help;
+mod ideas;
 pub mod units;
 
 /// The whole console screen.
@@ -26,8 +27,10 @@ impl Widget for Console<'_> {
         let app = self.0;
         let banner = banner(app);
         let banner_height = banner.as_ref().map_or(0, |(text, _)| banner_height(text, area.width));
+        let ideas_shown = app.view == View::Ideas && app.ideas == Availability::Present;
         let alerts_height = match app.view {
             View::Bench => 2,
+            View::Ideas if ideas_shown => 2,
             View::Fleet => {
                 // The table gets the rows it needs (title, header, benches); alerts the rest.
                 let table = app.table.rows(&app.fleet).len().max(1) as u16 + 2;
@@ -58,6 +61,7 @@ impl Widget for Console<'_> {
             View::Fleet => fleet::FleetTable(app).render(body, buf),
             View::Bench => bench::BenchView(app).render(body, buf),
             View::Rollouts => feature::FeatureView(app, Feature::Rollouts).render(body, buf),
+            View::Ideas if ideas_shown => ideas::IdeasView(app).render(body, buf),
             View::Ideas => feature::FeatureView(app, Feature::Ideas).render(body, buf),
         }
         alerts::AlertsLine(app).render(alerts_area, buf);
@@ -130,7 +134,21 @@ impl Widget for Footer<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
         let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD));
-        let line = if app.mode == Mode::Search {
+        let ideas_shown = app.view == View::Ideas && app.ideas == Availability::Present;
+        let draft = app.ideas_pane.draft.as_ref().filter(|_| app.mode == Mode::Reason);
+        let line = if let Some(d) = draft {
+            let prompt = format!("reject {} · reason: ", d.code);
+            let hint = "  ⏎ send · esc cancel";
+            // A long reason scrolls: its end, where the cursor is, stays visible.
+            let room = usize::from(area.width).saturating_sub(prompt.chars().count() + hint.chars().count() + 1);
+            let skip = d.reason.chars().count().saturating_sub(room);
+            Line::from(vec![
+                Span::styled(prompt, Style::new().fg(Color::Cyan).bold()),
+                Span::raw(d.reason.chars().skip(skip).collect::<String>()),
+                Span::styled("▏", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+                Span::styled(hint, Style::new().fg(Color::DarkGray)),
+            ])
+        } else if app.mode == Mode::Search {
             Line::from(vec![
                 key("/"),
                 Span::raw(format!(" {}", app.table.text)),
@@ -159,13 +177,20 @@ impl Widget for Footer<'_> {
                 View::Rollouts if app.access.can_act() => {
                     &[("p", "pause"), ("u", "resume"), ("a", "abort"), ("esc", "back")]
                 }
+                View::Ideas if app.access.can_act() && ideas_shown => {
+                    &[("↑↓", "select"), ("a", "approve"), ("x", "reject"), ("esc", "back")]
+                }
                 View::Ideas if app.access.can_act() => &[("a", "approve"), ("x", "reject"), ("esc", "back")],
                 View::Rollouts | View::Ideas => {
                     spans.push(Span::styled(
                         format!("read-only ({}): actions hidden  ", app.access.label()),
                         Style::new().fg(Color::Yellow),
                     ));
-                    &[("esc", "back")]
+                    if ideas_shown {
+                        &[("↑↓", "select"), ("esc", "back")]
+                    } else {
+                        &[("esc", "back")]
+                    }
                 }
             };
             for (k, what) in hints.iter().chain(&[("?", "help"), ("q", "quit")]) {
@@ -299,6 +324,59 @@ mod tests {
         let s = screen(&op, 120, 40);
         assert!(s.contains("a approve"));
         assert_snapshot!("ideas_operator_120x40", s);
+    }
+
+    #[test]
+    fn ideas() {
+        let app = testing::ideas_app();
+        let large = screen(&app, 120, 40);
+        for text in [
+            "MOS-2026-0042",
+            "3 waiting for operators",
+            "46h",
+            "5h late",
+            "→ lda-zepce",
+            "blocklisted",
+            "History",
+        ] {
+            assert!(large.contains(text), "{text:?} missing at 120x40");
+        }
+        assert_snapshot!("ideas_120x40", large);
+        let small = screen(&app, 80, 24);
+        assert!(small.contains("MOS-2026-0031"), "every row fits at 80x24");
+        assert_snapshot!("ideas_80x24", small);
+
+        let mut rejecting = testing::ideas_app();
+        press(&mut rejecting, KeyCode::Down);
+        press(&mut rejecting, KeyCode::Char('x'));
+        for c in "duplicate of a closed case".chars() {
+            press(&mut rejecting, KeyCode::Char(c));
+        }
+        let s = screen(&rejecting, 80, 24);
+        assert!(s.contains("reject MAG-2026-0007 · reason: duplicate of a closed case▏  ⏎ send · esc cancel"));
+        assert_snapshot!("ideas_reject_reason_80x24", s);
+        for c in " reported in September".chars() {
+            press(&mut rejecting, KeyCode::Char(c));
+        }
+        let s = screen(&rejecting, 80, 24);
+        assert!(
+            s.contains("reason:  case reported in September▏  ⏎ send · esc cancel"),
+            "a long reason shows its end"
+        );
+
+        let mut refused = testing::ideas_app();
+        press(&mut refused, KeyCode::Char('a'));
+        refused.update(Event::Api(ApiEvent::Moderated {
+            id: testing::idea_id(1),
+            action: crate::api::Moderation::Approve,
+            result: Err(ApiError::Status {
+                status: 409,
+                detail: "idea is offered; approve needs held".into(),
+            }),
+        }));
+        let s = screen(&refused, 120, 40);
+        assert!(s.contains("✕ cannot approve MOS-2026-0042: idea is offered; approve needs held (409)"));
+        assert_snapshot!("ideas_refused_120x40", s);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The rollouts and ideas views. Both need control-plane routes that arrive in later releases;
-//! until a probe finds them, the view says so plainly instead of showing anything made up.
+//! The rollouts and ideas views while their control-plane routes are missing or not probed yet
+//! (they arrive with later releases): the view says so plainly instead of showing anything made
+//! up. The ideas view proper is `view::ideas`; rollouts have no view yet.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

@@ -42,7 +42,7 @@ const KEYS: &[(&str, &[(&str, &str)])] = &[
         "Operators",
         &[
             ("rollouts", "p pause · u resume · a abort"),
-            ("ideas", "a approve · x reject"),
+            ("ideas", "a approve · x reject (type a reason, ⏎)"),
         ],
     ),
 ];
