@@ -167,28 +167,6 @@ pub fn telemetry_row(bench_id: &str, seq: i64, ts: DateTime<Utc>) -> TelemetryRo
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_is_swapped_in_urls() {
-        assert_eq!(
-            with_database("postgres://u:p@127.0.0.1:5432/postgres", "t1"),
-            "postgres://u:p@127.0.0.1:5432/t1"
-        );
-        assert_eq!(with_database("postgres://u:p@db", "t1"), "postgres://u:p@db/t1");
-        assert_eq!(
-            with_database("postgresql://u@db/x?sslmode=disable", "t1"),
-            "postgresql://u@db/t1?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres:///x?host=/run/postgresql", "t1"),
-            "postgres:///t1?host=/run/postgresql"
-        );
-    }
-}
-
 /// A real store with an outage switch: while `down`, writes fail as if the database were gone.
 pub struct Outage {
     inner: Arc<dyn Store>,
@@ -351,5 +329,27 @@ impl Store for Outage {
     }
     async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::routing::RoutingAudit>> {
         self.inner.routing_audit(before, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_swapped_in_urls() {
+        assert_eq!(
+            with_database("postgres://u:p@127.0.0.1:5432/postgres", "t1"),
+            "postgres://u:p@127.0.0.1:5432/t1"
+        );
+        assert_eq!(with_database("postgres://u:p@db", "t1"), "postgres://u:p@db/t1");
+        assert_eq!(
+            with_database("postgresql://u@db/x?sslmode=disable", "t1"),
+            "postgresql://u@db/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres:///x?host=/run/postgresql", "t1"),
+            "postgres:///t1?host=/run/postgresql"
+        );
     }
 }
