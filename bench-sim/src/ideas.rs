@@ -176,8 +176,9 @@ pub enum AckOutcome {
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 
 /// What to do with `ack`, for an idea that has been refused as rate limited `limited` times
-/// before. A rate-limited idea waits as long as the server's reason says (`send again in 118 s`)
-/// or, without a hint, `first` doubling with each refusal, at most [`MAX_RATE_LIMIT_WAIT`].
+/// before. A rate-limited idea waits as long as the server says (`retry_after_s`, or older
+/// servers' reason text `send again in 118 s`) or, without a hint, `first` doubling with each
+/// refusal, at most [`MAX_RATE_LIMIT_WAIT`].
 pub fn outcome(ack: &IdeaAck, first: Duration, limited: u32) -> AckOutcome {
     match ack.status {
         AckStatus::Received | AckStatus::Duplicate => AckOutcome::Done {
@@ -186,7 +187,11 @@ pub fn outcome(ack: &IdeaAck, first: Duration, limited: u32) -> AckOutcome {
         },
         AckStatus::RateLimited => {
             let backoff = first.saturating_mul(2u32.saturating_pow(limited.min(16)));
-            let wait = ack.reason.as_deref().and_then(hinted_wait).unwrap_or(backoff);
+            let wait = ack
+                .retry_after_s
+                .map(Duration::from_secs)
+                .or_else(|| ack.reason.as_deref().and_then(hinted_wait))
+                .unwrap_or(backoff);
             AckOutcome::RetryIn(wait.min(MAX_RATE_LIMIT_WAIT).max(first))
         }
         AckStatus::Invalid => AckOutcome::GiveUp {
@@ -285,6 +290,7 @@ mod tests {
             tracking_code: code.map(Into::into),
             status,
             reason: reason.map(Into::into),
+            retry_after_s: None,
         }
     }
 
@@ -328,6 +334,13 @@ mod tests {
         assert_eq!(limited(None, 0), AckOutcome::RetryIn(Duration::from_secs(10)));
         assert_eq!(limited(None, 2), AckOutcome::RetryIn(Duration::from_secs(40)));
         assert_eq!(limited(None, 30), AckOutcome::RetryIn(MAX_RATE_LIMIT_WAIT));
+        // The field wins over the text.
+        let mut with_field = ack(AckStatus::RateLimited, None, hint);
+        with_field.retry_after_s = Some(300);
+        assert_eq!(
+            outcome(&with_field, first, 0),
+            AckOutcome::RetryIn(Duration::from_secs(300))
+        );
         assert_eq!(
             limited(Some("send again in 0 s"), 0),
             AckOutcome::RetryIn(first),

@@ -200,6 +200,10 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let running = control_plane::start(settings.clone(), shutdown.clone()).await?;
     let demo_fleet = if demo {
+        let fleet = control_plane::load_fleet(&settings)?;
+        control_plane::routing::demo::seed(&running.routing, &fleet)
+            .await
+            .context("seeding the demo network of organisations")?;
         Some(start_demo(&settings, running.mqtt_addr)?)
     } else {
         None
@@ -225,6 +229,11 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         println!("  API docs:  http://{api}/docs");
         println!("  console:   cargo run --release -p tui-console -- --api http://{api} --token-file {token}");
         println!("  fleet:     curl -s -H \"Authorization: Bearer $(cat {token})\" http://{api}/api/v1/benches");
+        let cso = token_file.with_file_name("demo-cso.token");
+        println!(
+            "  ideas:     curl -s -H \"Authorization: Bearer $(cat {})\" 'http://{api}/api/v1/ideas?state=offered'",
+            cso.display()
+        );
     }
     println!("Stop with Ctrl-C.");
     wait_for_signal().await;
@@ -247,6 +256,12 @@ fn start_demo(
         load_test_benches: 0,
         ..settings.clone()
     })?;
+    let cso_file = settings.data_dir.join("demo-cso.token");
+    let cso = secret.sign(
+        &Claims::new(Role::Cso, "demo-member", Duration::from_secs(7 * 86_400))
+            .with_org(control_plane::routing::demo::DEFAULT_ORG),
+    );
+    write_private(&cso_file, &cso).with_context(|| format!("writing {}", cso_file.display()))?;
     let token_file = settings.data_dir.join("demo-operator.token");
     let token = secret.sign(&Claims::new(
         Role::Operator,
@@ -268,6 +283,8 @@ fn start_demo(
     // Fast enough that the numbers visibly move: a sample every 5 s, an hour of sun a minute.
     opts.telemetry_interval = Some(Duration::from_secs(5));
     opts.speed = 60.0;
+    // Citizens at the kiosks: at most one idea every 3 minutes per bench (the limit is 30 an hour).
+    opts.ideas = bench_sim::IdeaPace::AtMostEvery(Duration::from_secs(180));
     let stop = CancellationToken::new();
     let sim_stop = stop.clone();
     tokio::spawn(async move {

@@ -30,6 +30,7 @@ use crate::broker::{BrokerError, BrokerHandle};
 use crate::metrics::{Metrics, StatusLabel};
 use crate::store::{Store, StoreError};
 
+pub mod demo;
 pub mod lifecycle;
 pub mod limit;
 pub mod records;
@@ -417,7 +418,9 @@ impl Routing {
         if let Err(wait) = state.bench_limits.take(bench.as_str(), now) {
             info!(bench.id = %bench, retry_after.seconds = wait.as_secs(), "idea refused: bench over its rate limit");
             let detail = format!("too many ideas from this bench; send again in {} s", wait.as_secs());
-            return Ok(Some(self.refused(id, AckStatus::RateLimited, detail)));
+            let mut ack = self.refused(id, AckStatus::RateLimited, detail);
+            ack.retry_after_s = Some(wait.as_secs());
+            return Ok(Some(ack));
         }
         let stored = self.store_new(&mut state, bench, id, idea, received_at, now).await;
         if stored.is_err() {
@@ -600,6 +603,7 @@ impl Routing {
             tracking_code: None,
             status,
             reason: Some(reason),
+            retry_after_s: None,
         }
     }
 
@@ -960,5 +964,6 @@ fn accepted(idea: &IdeaRecord) -> IdeaAck {
             AckStatus::Received
         },
         reason: None,
+        retry_after_s: None,
     }
 }

@@ -13,23 +13,30 @@ use crate::{PAYLOAD_VERSION, RejectReason, Rejection};
 /// Most characters an idea's text may have on the wire (the server may set a lower bound).
 pub const MAX_TEXT_CHARS: usize = 4000;
 
-/// An idea left at a bench's kiosk (`benches/{id}/ideas`, QoS 1).
+/// An idea left at a bench's kiosk (`benches/{id}/ideas`, QoS 1). Unknown fields are ignored,
+/// as in every payload, so newer kiosks may add some.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct IdeaSubmission {
     /// Payload version, `1`.
     pub v: u32,
     /// A UUID chosen by the bench. Sending the same id again is a retry: the server answers with
     /// the same tracking code and stores nothing new.
+    #[schemars(
+        length(equal = 36),
+        regex(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+    )]
     pub idea_id: String,
     /// When the citizen submitted it, by the bench's clock.
     pub ts: DateTime<Utc>,
     /// The idea, as typed (Latin or Cyrillic script), at most 4000 characters.
+    #[schemars(length(min = 1, max = 4000))]
     pub text: String,
     /// A category such as `environment`, `infrastructure`, `youth`, `culture`, `social`:
     /// lowercase ASCII letters, digits and `_`, 1-32 characters.
+    #[schemars(regex(pattern = r"^[a-z0-9_]{1,32}$"))]
     pub category: String,
     /// BCP 47 language tag: `bs`, `hr`, `sr-Latn`, `sr-Cyrl`, `en`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9-]{2,16}$"))]
     pub lang: String,
     /// How to reach the citizen, only with their consent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,11 +47,12 @@ pub struct IdeaSubmission {
 /// that takes the idea on may contact them and see the contact details in the text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct Contact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 254))]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 254))]
     pub phone: Option<String>,
     pub consent: bool,
 }
@@ -119,6 +127,9 @@ pub struct IdeaAck {
     /// Why it was not accepted, for the kiosk's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For `rate_limited`: seconds until the bench may send a new idea.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
 }
 
 impl IdeaAck {
@@ -488,6 +499,7 @@ mod tests {
             tracking_code: Some("MOS-2026-0042".into()),
             status: AckStatus::Received,
             reason: None,
+            retry_after_s: None,
         };
         assert_eq!(
             String::from_utf8(ack.to_json()).unwrap(),

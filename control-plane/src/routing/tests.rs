@@ -189,6 +189,7 @@ async fn intake(mut bed: Bed) {
             tracking_code: Some("MOS-2026-0001".into()),
             status: AckStatus::Received,
             reason: None,
+            retry_after_s: None,
         }
     );
     let stored = bed.routing.idea(&first.idea_id).await.unwrap();
