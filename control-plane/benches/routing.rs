@@ -120,8 +120,10 @@ fn rule_set(n: usize) -> RuleSet {
 
 fn decisions(a: &Args) -> f64 {
     let rules = rule_set(a.rules);
-    let organisations: BTreeMap<String, Organisation> =
-        ["a", "b", "c"].iter().map(|id| ((*id).to_owned(), organisation(id))).collect();
+    let organisations: BTreeMap<String, Organisation> = ["a", "b", "c"]
+        .iter()
+        .map(|id| ((*id).to_owned(), organisation(id)))
+        .collect();
     let loads = BTreeMap::from([("a".to_owned(), 3), ("b".to_owned(), 1)]);
     let cursors = BTreeMap::new();
     let idea = IdeaFacts {

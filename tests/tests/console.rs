@@ -157,7 +157,9 @@ async fn the_console_shows_every_bench_and_a_disconnect() {
     // Readiness is polled on its own schedule; on a busy machine it may answer after the live
     // stream has brought every bench online.
     console
-        .wait_for("the control plane reported ready", |s| s.contains("control plane ✓ ready"))
+        .wait_for("the control plane reported ready", |s| {
+            s.contains("control plane ✓ ready")
+        })
         .await;
     console
         .wait_for("the live event stream", |s| s.contains("● live"))

@@ -256,23 +256,24 @@ async fn act(
     }))
 }
 
-macro_rules! org_action {
-    ($name:ident, $path:literal, $action:expr, $text:literal) => {
+/// A route acting on one idea: the permission says who, the tag where it is documented.
+macro_rules! idea_action {
+    ($name:ident, $path:literal, $permission:ty, $tag:literal, $action:expr, $text:literal) => {
         #[utoipa::path(
             post,
             path = $path,
-            tag = "ideas",
+            tag = $tag,
             params(("id" = String, Path, description = "Idea id"), NoParams),
-            request_body(content = ActionBody, description = "Optional notes"),
+            request_body(content = ActionBody, description = "Optional notes; `reason` to decline or reject"),
             security(("bearer" = [])),
-            description = describe::<ActOnIdeas>($text),
+            description = describe::<$permission>($text),
             responses(
                 (status = 200, description = "The idea after the action", body = IdeaDetail),
                 (status = 409, description = "The idea is not in a state that allows it", body = protocol::api::Problem, content_type = "application/problem+json"),
             )
         )]
         pub(super) async fn $name(
-            auth: Authorized<ActOnIdeas>,
+            auth: Authorized<$permission>,
             State(s): State<AppState>,
             Path(id): Path<String>,
             Query(NoParams {}): Query<NoParams>,
@@ -283,70 +284,55 @@ macro_rules! org_action {
     };
 }
 
-org_action!(
+idea_action!(
     confirm,
     "/api/v1/ideas/{id}/confirm",
+    ActOnIdeas,
+    "ideas",
     IdeaAction::Confirm,
     "Your organisation takes on an idea offered to it (`offered` → `confirmed`); the action \
      deadline starts and the citizen's contact details become visible to you."
 );
-org_action!(
+idea_action!(
     decline,
     "/api/v1/ideas/{id}/decline",
+    ActOnIdeas,
+    "ideas",
     IdeaAction::Decline,
     "Your organisation turns down an idea offered to it; `reason` is required. The idea is routed \
      again without your organisation, or escalates to the coordinators."
 );
-org_action!(
+idea_action!(
     progress,
     "/api/v1/ideas/{id}/progress",
+    ActOnIdeas,
+    "ideas",
     IdeaAction::Progress,
     "Reports progress on an idea your organisation confirmed (`in_action`); a `public_note` is \
      shown on the citizen's status page."
 );
-org_action!(
+idea_action!(
     complete,
     "/api/v1/ideas/{id}/complete",
+    ActOnIdeas,
+    "ideas",
     IdeaAction::Complete,
     "Reports the action for an idea your organisation confirmed as done (`completed`)."
 );
 
-macro_rules! moderator_action {
-    ($name:ident, $path:literal, $action:expr, $text:literal) => {
-        #[utoipa::path(
-            post,
-            path = $path,
-            tag = "moderation",
-            params(("id" = String, Path, description = "Idea id"), NoParams),
-            request_body(content = ActionBody, description = "Optional notes; `reason` to reject"),
-            security(("bearer" = [])),
-            description = describe::<ModerateIdeas>($text),
-            responses(
-                (status = 200, description = "The idea after the action", body = IdeaDetail),
-                (status = 409, description = "The idea is not in a state that allows it", body = protocol::api::Problem, content_type = "application/problem+json"),
-            )
-        )]
-        pub(super) async fn $name(
-            auth: Authorized<ModerateIdeas>,
-            State(s): State<AppState>,
-            Path(id): Path<String>,
-            Query(NoParams {}): Query<NoParams>,
-            OptionalJson(body): OptionalJson<ActionBody>,
-        ) -> Result<Json<IdeaDetail>, ApiError> {
-            act(&s, auth.caller(), &id, $action, body).await
-        }
-    };
-}
-
-moderator_action!(
+idea_action!(
     approve,
     "/api/v1/ideas/{id}/approve",
+    ModerateIdeas,
+    "moderation",
     IdeaAction::Approve,
     "Releases a held idea to routing. Audited in the idea's history."
 );
-moderator_action!(
+idea_action!(
     reject,
     "/api/v1/ideas/{id}/reject",
+    ModerateIdeas,
+    "moderation",
     IdeaAction::Reject,
     "Rejects an idea that no organisation has confirmed; `reason` is required (a `public_note` \
      tells the citizen why). Audited in the idea's history."

@@ -14,13 +14,12 @@ use super::AppState;
 use super::auth::{AdministerNetwork, Authorized, DecideOrganisations, ReadOrganisations};
 use super::ideas::{ClientAddr, admit};
 use super::openapi::describe;
+use super::ota::AuditQuery;
 use super::problem::{ApiError, Json as JsonBody, Path, Query};
 use crate::routing::{Application, OrgState, Organisation, RoutingAudit};
 
 /// How long an organisation member's token stays valid.
 const MEMBER_TOKEN_TTL: Duration = Duration::from_secs(90 * 86_400);
-const DEFAULT_AUDIT_PAGE: u32 = 50;
-const MAX_AUDIT_PAGE: u32 = 500;
 
 /// What an applicant is told.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -64,17 +63,6 @@ pub struct MemberToken {
     pub subject: String,
     pub token: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// `GET /api/v1/routing/audit` paging.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    /// Entries older than this id (`next_before` of the previous page).
-    pub before: Option<i64>,
-    /// Entries per page, 1-500 (default 50).
-    pub limit: Option<u32>,
 }
 
 /// A page of the routing audit log, newest first.
@@ -294,10 +282,7 @@ pub(super) async fn audit(
     State(s): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<RoutingAuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(DEFAULT_AUDIT_PAGE);
-    if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("must be 1-{MAX_AUDIT_PAGE}")));
-    }
+    let limit = q.limit()?;
     let mut items = s.routing.audit(q.before, limit + 1).await?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);

@@ -85,6 +85,21 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+impl AuditQuery {
+    /// The page size asked for, checked.
+    pub(super) fn limit(&self) -> Result<u32, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_AUDIT_PAGE);
+        if (1..=MAX_AUDIT_PAGE).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(ApiError::validation(
+                "limit",
+                format!("limit must be 1-{MAX_AUDIT_PAGE}"),
+            ))
+        }
+    }
+}
+
 /// A page of the audit log, newest first.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
@@ -396,13 +411,7 @@ pub(super) async fn audit(
     State(s): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(DEFAULT_AUDIT_PAGE);
-    if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("limit must be 1-{MAX_AUDIT_PAGE}"),
-        ));
-    }
+    let limit = q.limit()?;
     // One more than asked tells whether another page exists.
     let mut items = s.ota.audit(q.before, limit + 1).await?;
     let more = items.len() > limit as usize;
