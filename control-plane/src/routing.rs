@@ -877,7 +877,68 @@ impl Routing {
         self.shared.store.routing_write(&write).await?;
         state.organisations.insert(id.to_owned(), next.clone());
         info!(org.id = %id, org.state = to.as_str(), user.sub = %actor, "organisation {decision}d");
+        if to == OrgState::Suspended {
+            self.withdraw_offers(&mut state, id, actor, now).await?;
+        }
         Ok(next)
+    }
+
+    /// Takes back what a suspended organisation is offered: each idea goes to its other offers,
+    /// or is routed again without it. One write per idea; an idea left behind by a failed write
+    /// is re-offered when its deadline passes.
+    async fn withdraw_offers(
+        &self,
+        state: &mut State,
+        org: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RoutingError> {
+        let filter = IdeaFilter {
+            states: vec![IdeaState::Offered],
+            org: Some(org.to_owned()),
+            limit: 10_000,
+            ..IdeaFilter::default()
+        };
+        for mut idea in self.shared.store.ideas(&filter).await? {
+            if !idea.offered_to.iter().any(|o| o == org) {
+                continue;
+            }
+            idea.offered_to.retain(|o| o != org);
+            idea.excluded.push(org.to_owned());
+            idea.updated_at = now;
+            let notes = Notes {
+                internal: Some("organisation suspended".into()),
+                ..Notes::default()
+            };
+            let mut events = vec![lifecycle::event(
+                &idea,
+                now,
+                actor,
+                "withdrawn",
+                Some(IdeaState::Offered),
+                Some(org),
+                &notes,
+            )];
+            let mut cursor = None;
+            if idea.offered_to.is_empty() {
+                let (routed, c) = self.route(state, &mut idea, now, actor).await?;
+                events.extend(routed);
+                cursor = c;
+            }
+            let write = RoutingWrite {
+                ideas: vec![idea.clone()],
+                events: events.clone(),
+                cursors: cursor.clone().into_iter().collect(),
+                ..RoutingWrite::default()
+            };
+            self.shared.store.routing_write(&write).await?;
+            if let Some((key, position)) = cursor {
+                state.cursors.insert(key, position);
+            }
+            info!(idea.code = %idea.tracking_code, org.id = %org, idea.state = %idea.state, "offer withdrawn from a suspended organisation");
+            self.announce(&events).await;
+        }
+        Ok(())
     }
 
     /// Routing audit entries, newest first.

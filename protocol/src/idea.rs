@@ -327,7 +327,7 @@ pub struct IdeaStep {
     pub actor: String,
     /// `received`, `held`, `offered`, `confirmed`, `declined`, `expired`, `escalated`,
     /// `progress`, `completed`, `approved`, `rejected`, `assigned`, `duplicate`, `unroutable`,
-    /// `act_overdue`.
+    /// `act_overdue`, `withdrawn` (the organisation was suspended).
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<IdeaState>,

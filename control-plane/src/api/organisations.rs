@@ -207,7 +207,7 @@ decision!(
     suspend,
     "/api/v1/organisations/{id}/suspend",
     "suspend",
-    "Suspends an organisation (`active` → `suspended`): routing skips it; ideas it confirmed stay its own."
+    "Suspends an organisation (`active` → `suspended`): routing skips it, ideas offered to it are offered elsewhere at once, ideas it confirmed stay its own."
 );
 decision!(
     reactivate,

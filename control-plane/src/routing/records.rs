@@ -131,7 +131,8 @@ pub struct IdeaEvent {
     /// A token subject, `bench:<id>` or `system`.
     pub actor: String,
     /// `received`, `held`, `offered`, `confirmed`, `declined`, `expired`, `escalated`, `progress`,
-    /// `completed`, `approved`, `rejected`, `assigned`, `duplicate`, `unroutable`, `act_overdue`.
+    /// `completed`, `approved`, `rejected`, `assigned`, `duplicate`, `unroutable`, `act_overdue`,
+    /// `withdrawn` (the organisation was suspended).
     pub action: String,
     pub from_state: Option<IdeaState>,
     pub to_state: IdeaState,

@@ -671,3 +671,73 @@ async fn outage_on_postgres() {
     };
     outage(db.url()).await;
 }
+
+on_both_backends!(suspension_withdraws_offers);
+async fn suspension_withdraws_offers(mut bed: Bed) {
+    bed.organisations(&["a", "b"]).await;
+    bed.rules(
+        r#"{"rules":[{"name":"both","priority":1,"targets":["a","b"],"strategy":"all"},
+            {"name":"only-a","priority":0,"match":{"categories":["youth"]},"targets":["a"]}],
+            "defaults":{"Mostar":"b"}}"#,
+    )
+    .await;
+    let fan_out = idea(1, "Klupe i kante u parku");
+    bed.submit("zepce-01", &fan_out).await.unwrap();
+    let mut youth = idea(2, "Radionice za mlade u domu kulture");
+    youth.category = "youth".into();
+    bed.submit("mostar-01", &youth).await.unwrap();
+    let confirmed = idea(3, "Nova staza uz rijeku za bicikle");
+    bed.submit("zepce-01", &confirmed).await.unwrap();
+    let a = Actor {
+        subject: "amra".into(),
+        org: Some("a".into()),
+    };
+    bed.routing
+        .act(&confirmed.idea_id, IdeaAction::Confirm, &a, &Notes::default())
+        .await
+        .unwrap();
+
+    bed.routing
+        .decide_organisation("ops", "a", "suspend", Some("inactive for months".into()))
+        .await
+        .unwrap();
+    // The fan-out keeps its other offer; the youth idea is routed again without a (the next
+    // rule, fan-out to the eligible b); what a confirmed stays its own.
+    let after = |id: &str| {
+        let routing = bed.routing.clone();
+        let id = id.to_owned();
+        async move { routing.idea(&id).await.unwrap() }
+    };
+    let f = after(&fan_out.idea_id).await;
+    assert_eq!(
+        (f.state, f.offered_to.clone(), f.excluded.clone()),
+        (IdeaState::Offered, vec!["b".to_owned()], vec!["a".to_owned()])
+    );
+    let y = after(&youth.idea_id).await;
+    assert_eq!(
+        (y.state, y.offered_to.clone(), y.rule.clone(), y.attempts),
+        (IdeaState::Offered, vec!["b".to_owned()], Some("both".to_owned()), 2)
+    );
+    let c = after(&confirmed.idea_id).await;
+    assert_eq!((c.state, c.org_id.as_deref()), (IdeaState::Confirmed, Some("a")));
+    let withdrawn: Vec<_> = bed
+        .events(&youth.idea_id)
+        .await
+        .into_iter()
+        .filter(|e| e.0 == "withdrawn")
+        .collect();
+    assert_eq!(withdrawn, [ev("withdrawn", IdeaState::Offered, Some("a"))]);
+    // A suspended organisation is never chosen again; reactivated, it is.
+    let mut more = idea(4, "Još radionica za mlade");
+    more.category = "youth".into();
+    bed.submit("mostar-01", &more).await.unwrap();
+    assert_eq!(after(&more.idea_id).await.offered_to, ["b"]);
+    bed.routing
+        .decide_organisation("ops", "a", "reactivate", None)
+        .await
+        .unwrap();
+    let mut last = idea(5, "Ljetni kamp za mlade");
+    last.category = "youth".into();
+    bed.submit("mostar-01", &last).await.unwrap();
+    assert_eq!(after(&last.idea_id).await.offered_to, ["a"]);
+}
