@@ -4,16 +4,16 @@
 //! over the API. Deadlines pass for real (SLAs of one second), so every state the dashboard
 //! counts is reached by the control plane's own lifecycle.
 //!
-//! | bench         | idea                      | what happens                              | ends    |
-//! | ------------- | ------------------------- | ----------------------------------------- | ------- |
-//! | mostar-01     | benches in the park       | confirmed, in action, completed           | completed |
-//! | mostar-01     | lights on the promenade   | confirmed                                 | confirmed |
-//! | mostar-01     | benches in the park again | same text: linked to the first            | duplicate |
-//! | jablanica-01  | a space for young people  | offered, nobody answers yet               | offered |
-//! | zepce-01      | clean the river bank      | confirmed, in action, act deadline passes | in_action |
-//! | maglaj-01     | open-air cinema           | rejected by an operator                   | rejected |
-//! | zavidovici-01 | a playground              | declined, nobody else can take it         | escalated |
-//! | trebinje-01   | benches at the bus stop   | confirm deadline (1 s) passes             | escalated |
+//! | bench         | idea                      | what happens                              | ends       |
+//! | ------------- | ------------------------- | ----------------------------------------- | ---------- |
+//! | mostar-01     | benches in the park       | confirmed, in action, completed           | completed  |
+//! | mostar-01     | lights on the promenade   | confirmed                                 | confirmed  |
+//! | mostar-01     | benches in the park again | same text: linked to the first            | duplicate  |
+//! | jablanica-01  | a space for young people  | offered, nobody answers yet               | offered    |
+//! | zepce-01      | clean the river bank      | confirmed, in action, act deadline passes | in_action  |
+//! | maglaj-01     | open-air cinema           | rejected by an operator                   | rejected   |
+//! | zavidovici-01 | a playground              | declined, nobody else can take it         | escalated  |
+//! | trebinje-01   | benches at the bus stop   | confirm deadline (1 s) passes             | escalated  |
 //! | prijedor-01   | a cycle path              | no rule, no default organisation          | unroutable |
 //! | ravno-01      | bins on the square        | no rule, no default organisation          | unroutable |
 
@@ -28,7 +28,7 @@ use tests::{ControlPlane, eventually};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// One idea of the story: who sends it, its category and text, and its id.
+/// One idea of the story: the bench whose kiosk sends it, its category and text, and where it ends.
 pub struct Idea {
     pub bench: &'static str,
     pub category: &'static str,
@@ -37,25 +37,18 @@ pub struct Idea {
     pub ends: &'static str,
 }
 
+/// Sent twice: the second is a duplicate of the first.
+const PARK: &str = "Više klupa i hlada u gradskom parku";
+
 pub const IDEAS: [Idea; 10] = [
-    idea(
-        "mostar-01",
-        "environment",
-        "Više klupa i hlada u gradskom parku",
-        "completed",
-    ),
+    idea("mostar-01", "environment", PARK, "completed"),
     idea(
         "mostar-01",
         "infrastructure",
         "Popraviti rasvjetu na šetalištu uz Neretvu",
         "confirmed",
     ),
-    idea(
-        "mostar-01",
-        "environment",
-        "Više klupa i hlada u gradskom parku",
-        "duplicate",
-    ),
+    idea("mostar-01", "environment", PARK, "duplicate"),
     idea("jablanica-01", "youth", "Prostor za mlade u centru grada", "offered"),
     idea("zepce-01", "environment", "Čišćenje obale rijeke Bosne", "in_action"),
     idea("maglaj-01", "culture", "Ljetno kino na otvorenom", "rejected"),
@@ -99,6 +92,7 @@ pub struct Network {
     pub omladina: String,
 }
 
+/// The names the organisations applied with (the dashboard shows names, not contacts).
 pub const ZELENI: &str = "Zeleni Mostar";
 pub const DOLINA: &str = "Udruženje Dolina Bosne";
 
