@@ -3,8 +3,9 @@
 //! - the provisioning and dashboard files are well formed (a strict check of Grafana's model);
 //! - every SQL query, with Grafana's macros expanded, runs as the read-only Grafana role on the
 //!   schema the real migrations create, filled through MQTT (fleet history, then the simulator
-//!   with injected faults), and returns rows that say what happened; the uptime figures equal
-//!   the uptime report API's;
+//!   with injected faults; citizens' ideas, acted on through the API), and returns rows that say
+//!   what happened; the uptime and participation figures equal the report APIs'; the role cannot
+//!   read personal data;
 //! - every PromQL expression (panels and alerts) parses and only uses series that a live scrape
 //!   of the real binary exposes;
 //! - the alert rules pass their promtool unit tests.
@@ -18,6 +19,8 @@ mod dashboard;
 mod fleet;
 #[path = "grafana/interpolate.rs"]
 mod interpolate;
+#[path = "grafana/participation.rs"]
+mod participation;
 #[path = "grafana/promql.rs"]
 mod promql;
 #[path = "grafana/provisioning.rs"]
@@ -45,11 +48,12 @@ const NOT_SCRAPED: &[(&str, &str)] = &[
     ("up", "added by Prometheus for each scrape target"),
 ];
 
-/// The dashboards this issue delivers (the participation dashboard waits for the ideas tables).
+/// The dashboards `grafana/` delivers.
 const DASHBOARDS: &[&str] = &[
     "benchfleet-bench",
     "benchfleet-control-plane",
     "benchfleet-fleet",
+    "benchfleet-participation",
     "benchfleet-uptime",
 ];
 
@@ -341,6 +345,29 @@ async fn sql_panels_run_as_the_reader_role_on_the_real_schema_and_return_rows() 
         .await
         .expect("read only");
 
+    // No personal data: what citizens wrote and how to reach them, and who the people behind
+    // organisations and actions are, stay out of Grafana's reach.
+    let ideas: i64 = sqlx::query_scalar("SELECT count(*) FROM ideas")
+        .fetch_one(&mut conn)
+        .await
+        .expect("the role counts ideas");
+    assert_eq!(ideas, participation::IDEAS.len() as i64);
+    for personal in [
+        "SELECT text FROM ideas",
+        "SELECT contact FROM ideas",
+        "SELECT fingerprint FROM ideas",
+        "SELECT * FROM ideas",
+        "SELECT contact_email FROM organisations",
+        "SELECT contact_phone FROM organisations",
+        "SELECT actor FROM idea_events",
+        "SELECT internal_note FROM idea_events",
+        "SELECT created_by FROM routing_rule_sets",
+        "SELECT count(*) FROM routing_audit",
+    ] {
+        let err = conn.execute(personal).await.expect_err(personal);
+        assert!(err.to_string().contains("permission denied"), "{personal}: {err}");
+    }
+
     let queries = dashboard::queries(&dashboards, &datasources);
     let mut problems = Vec::new();
     let mut results: BTreeMap<(String, String), Ran> = BTreeMap::new();
@@ -420,7 +447,7 @@ async fn sql_panels_run_as_the_reader_role_on_the_real_schema_and_return_rows() 
                 .entry(id)
                 .or_default()
                 .extend(ran.columns.iter().map(|(n, _)| n.clone()));
-            results.insert((d.file.clone(), q.title.clone()), ran);
+            results.insert((d.file.clone(), result_key(q)), ran);
 
             // Every other value of a single-value variable must work too (rows optional: a
             // bench that never reported has none).
@@ -459,9 +486,29 @@ async fn sql_panels_run_as_the_reader_role_on_the_real_schema_and_return_rows() 
         problems.join("\n\n")
     );
     check_values(&results);
+    check_participation(&results);
+    // The deadlines passed for real, and the control plane counted them.
+    for (kind, why) in [
+        ("confirm", "trebinje-01's offer expired"),
+        ("act", "zepce-01's idea went overdue"),
+    ] {
+        let series = format!("benchfleet_idea_deadlines_expired_total{{status=\"{kind}\"}}");
+        assert_eq!(cp.metric(&series).await, Some(1.0), "{why}");
+    }
+    assert_eq!(cp.metric("benchfleet_ideas_awaiting_operator").await, Some(4.0));
     same_as_the_uptime_report(&cp, &mut conn, &dashboards, &datasources).await;
+    same_as_the_ideas_report(&cp, &mut conn, &dashboards, &datasources).await;
     drop(conn);
     drop(role);
+}
+
+/// A panel's first query goes by the panel's title, the others add their refId: `Title (B)`.
+fn result_key(q: &Query) -> String {
+    if q.ref_id == "A" {
+        q.title.clone()
+    } else {
+        format!("{} ({})", q.title, q.ref_id)
+    }
 }
 
 fn variable_used(text: &str, name: &str) -> bool {
@@ -676,4 +723,214 @@ async fn same_as_the_uptime_report(
         report.total.availability_pct
     );
     assert_eq!(ran["Outages"].numbers("outages"), [f64::from(report.total.outages)]);
+}
+
+/// The participation dashboard counts what the ideas of `participation` went through.
+fn check_participation(results: &BTreeMap<(String, String), Ran>) {
+    let get = |title: &str| {
+        results
+            .get(&("participation.json".to_owned(), title.to_owned()))
+            .unwrap_or_else(|| panic!("no result for participation.json {title:?}"))
+    };
+    let ideas = participation::IDEAS;
+    assert_eq!(get("Ideas received").numbers("ideas"), [ideas.len() as f64]);
+    // 3 confirmed (completed, confirmed, in action) of 8 (the duplicate and the rejected left out).
+    assert_eq!(get("Confirmed").numbers("confirmed"), [37.5]);
+    let median = get("Median time to confirm").numbers("median");
+    assert!(median.len() == 1 && median[0] > 0.0, "{median:?}");
+
+    // Every state of every idea lands in its municipality's and its category's bar.
+    let per_municipality = get("Ideas per municipality");
+    assert_eq!(per_municipality.rows.len(), 12, "every municipality, with ideas or not");
+    let per_category = get("Ideas per category");
+    let fleet = protocol::Fleet::link4();
+    let mut by_municipality: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+    let mut by_category: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+    for i in &ideas {
+        let municipality = fleet.get(i.bench).expect("bench").municipality.as_str();
+        *by_municipality.entry((municipality, i.ends)).or_default() += 1.0;
+        *by_category.entry((i.category, i.ends)).or_default() += 1.0;
+    }
+    let count = |ran: &Ran, key: &str, value: &str, state: &str| {
+        ran.row(key, value)[state]
+            .map(|v| v.parse::<f64>().expect("a count"))
+            .expect("a count")
+    };
+    for b in fleet.iter() {
+        for state in protocol::IdeaState::ALL.map(protocol::IdeaState::as_str) {
+            let want = by_municipality
+                .get(&(b.municipality.as_str(), state))
+                .copied()
+                .unwrap_or(0.0);
+            assert_eq!(
+                count(per_municipality, "municipality", &b.municipality, state),
+                want,
+                "{} {state}",
+                b.municipality
+            );
+        }
+    }
+    assert_eq!(
+        per_category.column("category"),
+        ["culture", "environment", "infrastructure", "social", "youth"].map(Some)
+    );
+    for ((category, state), want) in &by_category {
+        assert_eq!(
+            count(per_category, "category", category, state),
+            *want,
+            "{category} {state}"
+        );
+    }
+
+    let received: f64 = get("Ideas over time").numbers("received").iter().sum();
+    assert_eq!(received, ideas.len() as f64);
+    let confirmed: f64 = get("Ideas over time (B)").numbers("confirmed").iter().sum();
+    assert_eq!(confirmed, 3.0);
+
+    let speed = get("Time to confirm per organisation");
+    let organisations: BTreeSet<&str> = speed.column("organisation").into_iter().flatten().collect();
+    assert_eq!(
+        organisations,
+        BTreeSet::from([participation::ZELENI, participation::DOLINA]),
+        "only organisations that confirmed"
+    );
+    let confirmed_by = |name: &str| count(speed, "organisation", name, "confirmed");
+    assert_eq!(confirmed_by(participation::ZELENI), 2.0);
+    assert_eq!(confirmed_by(participation::DOLINA), 1.0);
+    assert!(speed.numbers("median").iter().all(|m| *m > 0.0));
+
+    let open = get("Open ideas per organisation");
+    assert_eq!(
+        open.rows.len(),
+        2,
+        "Trebinje's organisation let its idea escalate: nothing open"
+    );
+    for (org, state, want) in [
+        (participation::ZELENI, "offered", 1.0),
+        (participation::ZELENI, "confirmed", 1.0),
+        (participation::ZELENI, "overdue", 0.0),
+        (participation::DOLINA, "in_action", 1.0),
+        (participation::DOLINA, "overdue", 1.0),
+    ] {
+        assert_eq!(count(open, "organisation", org, state), want, "{org} {state}");
+    }
+
+    let waiting = get("Waiting for operators");
+    let mut states: Vec<&str> = waiting.column("state").into_iter().flatten().collect();
+    states.sort_unstable();
+    assert_eq!(states, ["escalated", "escalated", "unroutable", "unroutable"]);
+    let year = Utc::now().format("%Y").to_string();
+    for prefix in ["PRI", "RAV", "TRE", "ZAV"] {
+        let code = format!("{prefix}-{year}-0001");
+        assert!(
+            waiting.column("code").contains(&Some(code.as_str())),
+            "{code} is waiting"
+        );
+    }
+}
+
+/// The participation dashboard and the API's ideas report agree over the same period (ending a
+/// little in the past, after every idea arrived).
+async fn same_as_the_ideas_report(
+    cp: &ControlPlane,
+    conn: &mut sqlx::PgConnection,
+    dashboards: &[Dashboard],
+    datasources: &[Datasource],
+) {
+    let d = dashboards
+        .iter()
+        .find(|d| d.uid() == "benchfleet-participation")
+        .expect("participation dashboard");
+    let postgres = datasource(datasources, provisioning::POSTGRES);
+    let all: Vec<String> = sqlx::query_scalar("SELECT DISTINCT municipality FROM benches")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("municipalities");
+    let vars = BTreeMap::from([("municipality".to_owned(), VarValue::Multi(all))]);
+    let ctx = Context::new(
+        Utc::now() - chrono::Duration::seconds(1),
+        chrono::Duration::days(30),
+        time_interval(postgres),
+        time_interval(postgres),
+        vars,
+    );
+    let queries = dashboard::queries(dashboards, datasources);
+    let mut ran = BTreeMap::new();
+    for title in [
+        "Ideas received",
+        "Ideas per municipality",
+        "Ideas per category",
+        "Time to confirm per organisation",
+    ] {
+        let q = queries
+            .iter()
+            .find(|q| q.file == d.file && q.title == title)
+            .expect("panel");
+        let sql = interpolate::sql(&q.text, &ctx, false).expect("expands");
+        ran.insert(title, run(conn, &sql).await.expect("runs"));
+    }
+
+    let token = cp.token("operator", "grafana-test", &[]);
+    let stamp = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let url = format!(
+        "{}/api/v1/reports/ideas?from={}&to={}",
+        cp.api,
+        stamp(ctx.from),
+        stamp(ctx.to)
+    );
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET ideas report");
+    assert!(response.status().is_success(), "{url}: {}", response.status());
+    let report: serde_json::Value = response.json().await.expect("ideas report JSON");
+
+    assert_eq!(
+        ran["Ideas received"].numbers("ideas"),
+        [report["total"].as_f64().expect("total")]
+    );
+    // The report lists the states that occur; the dashboard has a column for each state.
+    for (panel, key, section) in [
+        ("Ideas per municipality", "municipality", "by_municipality"),
+        ("Ideas per category", "category", "by_category"),
+    ] {
+        let r = &ran[panel];
+        let mut from_dashboard = BTreeMap::new();
+        for value in r.column(key).into_iter().flatten() {
+            let row = r.row(key, value);
+            for state in protocol::IdeaState::ALL.map(protocol::IdeaState::as_str) {
+                let n: i64 = row[state].expect("a count").parse().expect("a number");
+                if n > 0 {
+                    from_dashboard.insert((value.to_owned(), state.to_owned()), n);
+                }
+            }
+        }
+        let mut from_report = BTreeMap::new();
+        for (value, states) in report[section].as_object().expect(section) {
+            for (state, n) in states.as_object().expect("states") {
+                from_report.insert((value.clone(), state.clone()), n.as_i64().expect("count"));
+            }
+        }
+        assert_eq!(from_dashboard, from_report, "{panel} and the report's {section}");
+    }
+    let speed = &ran["Time to confirm per organisation"];
+    let confirmations = report["confirmations"].as_array().expect("confirmations");
+    assert_eq!(speed.rows.len(), confirmations.len());
+    for c in confirmations {
+        let row = speed.row("org", c["org_id"].as_str().expect("org_id"));
+        let num = |k: &str| row[k].map(|v| v.parse::<f64>().expect("number"));
+        assert_eq!(num("confirmed"), c["confirmed"].as_f64(), "{c}");
+        assert_eq!(row["organisation"], c["name"].as_str(), "{c}");
+        let (dashboard, api) = (
+            num("median").expect("median"),
+            c["median_seconds"].as_f64().expect("median"),
+        );
+        // The report counts whole milliseconds.
+        assert!(
+            (dashboard - api).abs() < 0.002,
+            "{c}: dashboard {dashboard} s, report {api} s"
+        );
+    }
 }

@@ -5,6 +5,7 @@
 //!    solar follows the winter sun over Bosnia and Herzegovina, usage follows daylight, the battery
 //!    integrates solar minus load, counters count since boot, mostar-01 reboots half-way and ends
 //!    with a fault. Then mostar-01 announces a planned sleep and trebinje-01 drops off abruptly.
+//!    While the benches are connected, their kiosks send citizens' ideas (`participation`).
 //! 2. Now: the other 9 benches disconnect and the simulator (`bench-sim`) runs them live, with
 //!    injected faults: ravno-01 drops and reconnects, zepce-01's battery fails, maglaj-01
 //!    reboots. kostajnica-01 never connects.
@@ -20,6 +21,8 @@ use serde_json::json;
 use sqlx::PgPool;
 use tests::{ControlPlane, bench_options, eventually};
 use tokio_util::sync::CancellationToken;
+
+use super::participation;
 
 /// How much history, and how often the benches sampled it.
 pub const HISTORY_HOURS: i64 = 30;
@@ -66,6 +69,7 @@ pub async fn publish(cp: &ControlPlane, db: &PgPool) -> Connected {
         .filter(|id| id != NEVER_SEEN)
         .collect();
 
+    let network = participation::organise(cp).await;
     let mut clients = Vec::new();
     let mut expected_rows = 0;
     let mut sessions = Vec::new();
@@ -108,6 +112,9 @@ pub async fn publish(cp: &ControlPlane, db: &PgPool) -> Connected {
         },
     )
     .await;
+    let kiosks: Vec<(&str, &AsyncClient)> = clients.iter().map(|(b, c, _)| (b.as_str(), c)).collect();
+    participation::submit(db, &kiosks).await;
+    participation::act(cp, db, &network).await;
 
     // Presence: mostar-01 sleeps on purpose, trebinje-01 drops.
     let mut kept = Vec::new();

@@ -583,7 +583,18 @@ impl Checker<'_> {
                     self.problem(at, "reduceOptions: one value per series needs a reducer in calcs");
                 }
             }
-            "timeseries" | "state-timeline" => {
+            "timeseries" | "state-timeline" | "barchart" => {
+                if kind == "barchart" {
+                    for (key, allowed) in [
+                        ("orientation", &["auto", "horizontal", "vertical"][..]),
+                        ("stacking", &["none", "normal", "percent"]),
+                        ("showValue", &["auto", "always", "never"]),
+                    ] {
+                        if !allowed.contains(&o[key].as_str().unwrap_or_default()) {
+                            self.problem(at, format!("barchart {key} {} is not one of {allowed:?}", o[key]));
+                        }
+                    }
+                }
                 if !["list", "table", "hidden"].contains(&o["legend"]["displayMode"].as_str().unwrap_or_default()) {
                     self.problem(at, "legend.displayMode must be list, table or hidden");
                 }
@@ -694,6 +705,17 @@ mod tests {
         ] {
             assert!(problems.contains(expected), "{expected:?} not in:\n{problems}");
         }
+    }
+
+    #[test]
+    fn barchart_options_are_checked() {
+        let mut p = stat(1, 0, 0, "up");
+        p["type"] = json!("barchart");
+        p["options"] = json!({"orientation": "horizontal", "stacking": "stacked", "showValue": "never",
+                              "legend": {"displayMode": "list"}, "tooltip": {"mode": "multi"}});
+        let problems = validate(&[dashboard(vec![p], vec![])], &datasources()).join("\n");
+        assert!(problems.contains("barchart stacking \"stacked\""), "{problems}");
+        assert!(!problems.contains("orientation"), "{problems}");
     }
 
     #[test]
