@@ -641,17 +641,19 @@ impl Routing {
         self.refresh_awaiting().await;
     }
 
+    /// Recounts the ideas waiting for operators (a grouped count, no idea bodies).
     async fn refresh_awaiting(&self) {
-        let filter = IdeaFilter {
-            states: vec![IdeaState::Held, IdeaState::Unroutable, IdeaState::Escalated],
-            limit: 100_000,
-            ..IdeaFilter::default()
-        };
-        if let Ok(ideas) = self.shared.store.ideas(&filter).await {
-            self.shared
-                .metrics
-                .ideas_awaiting_operator
-                .set(i64::try_from(ideas.len()).unwrap_or(i64::MAX));
+        let (from, to) = (
+            DateTime::<Utc>::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::days(365 * 8000),
+        );
+        if let Ok(counts) = self.shared.store.idea_counts(from, to).await {
+            let waiting: i64 = counts
+                .iter()
+                .filter(|c| c.state.needs_operator())
+                .map(|c| c.count)
+                .sum();
+            self.shared.metrics.ideas_awaiting_operator.set(waiting);
         }
     }
 
