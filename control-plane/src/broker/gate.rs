@@ -184,7 +184,9 @@ impl Gate {
         match packet {
             Packet::Publish(publish, _) => {
                 let topic = String::from_utf8_lossy(&publish.topic);
-                if !acl::may_publish(bench, &topic) {
+                // An empty retained publish would delete the bench's retained status: as much a
+                // violation as writing where it may not.
+                if !acl::may_publish(bench, &topic) || (publish.retain && publish.payload.is_empty()) {
                     return Err(self.violation(bench, AclAction::Publish, &topic));
                 }
             }
@@ -565,6 +567,40 @@ mod tests {
                 topic: "benches/zepce-01/telemetry".into()
             }
         );
+
+        // An empty retained publish on its own status topic would delete the retained status.
+        let mut g = r.template.clone();
+        g.read_mut(
+            &mut connect_bytes("mostar-01", "mostar-01", &token("mostar-01"), None),
+            1 << 16,
+        )
+        .unwrap();
+        g.write(connack(), &mut BytesMut::new()).unwrap();
+        let _connected = r.events.try_recv().unwrap();
+        let mut buf = BytesMut::new();
+        let status = |payload: &'static [u8], retain| {
+            Packet::Publish(
+                Publish::new(
+                    Bytes::from_static(b"benches/mostar-01/status"),
+                    Bytes::from_static(payload),
+                    retain,
+                ),
+                None,
+            )
+        };
+        V4.write(status(br#"{"v":1}"#, true), &mut buf).unwrap();
+        V4.write(status(b"", false), &mut buf).unwrap();
+        V4.write(status(b"", true), &mut buf).unwrap();
+        assert!(matches!(g.read_mut(&mut buf, 1 << 16), Ok(Packet::Publish(..))));
+        assert!(matches!(g.read_mut(&mut buf, 1 << 16), Ok(Packet::Publish(..))));
+        assert!(g.read_mut(&mut buf, 1 << 16).is_err());
+        assert!(matches!(
+            r.events.try_recv().unwrap(),
+            BrokerEvent::AclViolation {
+                action: AclAction::Publish,
+                ..
+            }
+        ));
 
         let filter = |path: &str| Filter {
             path: path.into(),
