@@ -552,7 +552,7 @@ pub fn rollouts() -> Vec<RolloutSummary> {
     let completed = RolloutSummary {
         id: rollout_id(2),
         state: RolloutState::Completed,
-        step: 3,
+        step: 2,
         steps: 3,
         reason: None,
         counts: [(Progress::Healthy, 11), (Progress::Skipped, 1)].into_iter().collect(),

@@ -148,7 +148,7 @@ impl Widget for RolloutTable<'_> {
             Row::new([
                 Cell::from(short_id(&r.id).to_owned()),
                 Cell::from(r.state.as_str()).style(state_style(r.state)),
-                Cell::from(Text::from(step_text(r.step, r.steps, r.state)).alignment(Alignment::Right)),
+                Cell::from(Text::from(step_text(r.step, r.steps)).alignment(Alignment::Right)),
                 Cell::from(Line::from(counts_text(r))),
                 Cell::from(r.created_by.clone()),
                 Cell::from(if wide {
@@ -168,10 +168,10 @@ impl Widget for RolloutTable<'_> {
     }
 }
 
-/// `2/3` while a rollout steps (counted from 1), `3/3` once it is done.
-fn step_text(step: usize, steps: usize, state: RolloutState) -> String {
-    let shown = if state.is_active() { step + 1 } else { step.max(1) };
-    format!("{}/{steps}", shown.min(steps.max(1)))
+/// The step counted from 1: `2/3`. The server's step is an index that stays on the last step
+/// once a rollout completes.
+fn step_text(step: usize, steps: usize) -> String {
+    format!("{}/{steps}", (step + 1).min(steps.max(1)))
 }
 
 /// The selected rollout: what it changes, its state, and every bench with progress and
@@ -189,7 +189,7 @@ impl Widget for RolloutDetail<'_> {
                 "Rollout {} · {} · step {}",
                 short_id(&r.id),
                 r.state.as_str(),
-                step_text(r.step, r.steps, r.state)
+                step_text(r.step, r.steps)
             ),
             None => "Rollout".to_owned(),
         };
