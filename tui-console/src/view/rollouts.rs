@@ -236,9 +236,10 @@ impl Widget for RolloutDetail<'_> {
                 lines.push(Line::styled(format!("note: {note}"), dim));
             }
         }
+        // The server words it (`aborted by ana: …`, or the failure that aborted it).
         if let Some(reason) = &summary.reason {
             lines.push(Line::styled(
-                format!("{} because: {reason}", summary.state.as_str()),
+                format!("reason: {reason}"),
                 Style::new().fg(Color::Yellow),
             ));
         }
@@ -263,7 +264,7 @@ impl Widget for RolloutDetail<'_> {
         let columns = [
             ("Bench", Length(13)),
             ("Step", Length(4)),
-            ("Progress", Length(12)),
+            ("Progress", Length(13)),
             ("Since", Length(5)),
             ("Config", Length(if wide { 9 } else { 7 })),
             ("Delivery", Length(9)),
