@@ -318,10 +318,8 @@ impl App {
                 commands: vec![Command::Rollouts(Some(self.rollouts_focus()))],
             };
         }
-        Effects {
-            redraw: false,
-            commands: Vec::new(),
-        }
+        // Another view is open: the list is up to date for later, nothing on screen changed.
+        Effects::none()
     }
 }
 
