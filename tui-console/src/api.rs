@@ -9,8 +9,12 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
+pub mod ota;
 pub mod sse;
 
+pub use ota::{
+    BenchConfigStatus, BenchProgress, DeliveryState, Progress, Rollout, RolloutState, RolloutSummary, Steer,
+};
 pub use protocol::api::*;
 pub use protocol::idea::{IdeaDetail, IdeaPage, IdeaStep, IdeaView};
 
@@ -412,5 +416,63 @@ mod tests {
         assert!(lower.contains("authorization: bearer t0ken"), "{request}");
         assert!(lower.contains("content-type: application/json"), "{request}");
         assert!(request.ends_with(r#"{"reason":"spam"}"#), "{request}");
+    }
+
+    #[tokio::test]
+    async fn an_abort_posts_the_reason_in_the_query_and_a_refusal_reads_the_problem_detail() {
+        let problem = r#"{"type":"about:blank","title":"Conflict","status":409,"detail":"rollout r-7 is completed; abort needs a running or paused rollout"}"#;
+        let response = format!(
+            "HTTP/1.1 409 Conflict\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{problem}",
+            problem.len()
+        );
+        let (base, server) = serve_once(response).await;
+        let client = Client::new(&base, Some("t0ken".into())).unwrap();
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.steer("r-7", Steer::Abort, Some("kiosk freezes & reboots")),
+        )
+        .await
+        .expect("an answer within 10 s");
+        assert_eq!(
+            result,
+            Err(ApiError::Status {
+                status: 409,
+                detail: "rollout r-7 is completed; abort needs a running or paused rollout".into()
+            })
+        );
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /api/v1/rollouts/r-7/abort?reason=kiosk+freezes+%26+reboots HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.to_ascii_lowercase().contains("authorization: bearer t0ken"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rollback_answers_the_rollout_after_it() {
+        let body = r#"{"id":"r-3","created_at":"2026-11-26T08:00:00Z","created_by":"ana","target":"fleet","change":{},"state":"rolled_back","reason":"brownouts","step":2,"steps":2,"updated_at":"2026-11-26T10:00:00Z","benches":[],"new_field":1}"#;
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (base, server) = serve_once(response).await;
+        let client = Client::new(&base, None).unwrap();
+        let rollout = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.steer("r-3", Steer::Rollback, Some("brownouts")),
+        )
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+        assert_eq!(rollout.state, RolloutState::RolledBack);
+        assert_eq!(rollout.reason.as_deref(), Some("brownouts"));
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /api/v1/rollouts/r-3/rollback?reason=brownouts HTTP/1.1\r\n"),
+            "{request}"
+        );
     }
 }

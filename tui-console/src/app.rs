@@ -7,18 +7,20 @@ use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::access::Access;
-use crate::api::{ApiError, FleetSummary, Moderation, Readiness, StatusChange};
+use crate::api::{ApiError, FleetSummary, Moderation, Readiness, StatusChange, Steer};
 use crate::event::{ApiEvent, Event, StreamEvent};
 
 pub mod alerts;
 pub mod bench;
 pub mod fleet;
 pub mod ideas;
+pub mod rollouts;
 
 pub use alerts::{Alert, AlertKind, Alerts};
 pub use bench::{BenchPane, Window};
 pub use fleet::{FleetData, SortKey, StateFilter, Table};
 pub use ideas::{IdeaRow, IdeasFocus, IdeasPane, Outcome, RejectDraft};
+pub use rollouts::{RolloutsFocus, RolloutsPane, SteerDraft};
 
 /// How long a notice stays in the footer.
 const NOTICE_FOR: TimeDelta = TimeDelta::seconds(5);
@@ -44,7 +46,7 @@ pub enum Mode {
     Search,
     /// The help overlay is open.
     Help,
-    /// Typing the reason for rejecting an idea.
+    /// Typing the reason for rejecting an idea, or for aborting or rolling back a rollout.
     Reason,
 }
 
@@ -126,6 +128,16 @@ pub enum Command {
         action: Moderation,
         reason: Option<String>,
     },
+    /// Fetch (and keep refreshing) the rollouts and the selected rollout, or stop. The same
+    /// focus again fetches everything again.
+    Rollouts(Option<RolloutsFocus>),
+    /// Pause, resume, abort or roll back a rollout through the API; the answer comes back as
+    /// [`ApiEvent::Steered`].
+    Steer {
+        id: String,
+        action: Steer,
+        reason: Option<String>,
+    },
 }
 
 /// The outcome of one `update`.
@@ -185,6 +197,8 @@ pub struct App {
     pub ideas: Availability,
     /// The ideas view's data.
     pub ideas_pane: IdeasPane,
+    /// The rollouts view's data.
+    pub rollouts_pane: RolloutsPane,
     /// A short message in the footer and when it was set.
     pub notice: Option<(String, DateTime<Utc>)>,
 }
@@ -211,6 +225,7 @@ impl App {
             rollouts: Availability::Unknown,
             ideas: Availability::Unknown,
             ideas_pane: IdeasPane::default(),
+            rollouts_pane: RolloutsPane::default(),
             notice: None,
         }
     }
@@ -267,6 +282,7 @@ impl App {
                 _ => Effects::none(),
             },
             Mode::Search => self.search_key(key),
+            Mode::Reason if self.view == View::Rollouts => self.steer_reason_key(key),
             Mode::Reason => self.reason_key(key),
             Mode::Normal => self.normal_key(key),
         }
@@ -314,6 +330,7 @@ impl App {
         match self.view {
             View::Fleet => self.fleet_key(key),
             View::Bench => self.bench_key(key),
+            View::Rollouts if self.rollouts == Availability::Present => self.rollouts_key(key),
             View::Rollouts => self.feature_key(Feature::Rollouts, key),
             View::Ideas if self.ideas == Availability::Present => self.ideas_key(key),
             View::Ideas => self.feature_key(Feature::Ideas, key),
@@ -321,7 +338,7 @@ impl App {
     }
 
     /// Switches to a top-level view, stopping the bench feed when leaving the bench view and
-    /// starting or stopping the ideas feed with the ideas view.
+    /// starting or stopping the ideas and rollouts feeds with their views.
     fn show(&mut self, view: View) -> Effects {
         let before = std::mem::replace(&mut self.view, view);
         let mut effects = Effects::redraw();
@@ -333,6 +350,11 @@ impl App {
             effects.commands.push(Command::Ideas(Some(self.ideas_focus())));
         } else if before == View::Ideas && view != View::Ideas {
             effects.commands.push(Command::Ideas(None));
+        }
+        if before != View::Rollouts && view == View::Rollouts {
+            effects.commands.push(Command::Rollouts(Some(self.rollouts_focus())));
+        } else if before == View::Rollouts && view != View::Rollouts {
+            effects.commands.push(Command::Rollouts(None));
         }
         effects
     }
@@ -417,6 +439,7 @@ impl App {
             (Feature::Rollouts, KeyCode::Char('p')) => "pause a rollout",
             (Feature::Rollouts, KeyCode::Char('u')) => "resume a rollout",
             (Feature::Rollouts, KeyCode::Char('a')) => "abort a rollout",
+            (Feature::Rollouts, KeyCode::Char('b')) => "roll back a rollout",
             (Feature::Ideas, KeyCode::Char('a')) => "approve an idea",
             (Feature::Ideas, KeyCode::Char('x')) => "reject an idea",
             _ => return Effects::none(),
@@ -504,6 +527,23 @@ impl App {
             ApiEvent::Ideas(result) => return self.on_ideas(false, result),
             ApiEvent::IdeaDetail { id, result } => return self.on_idea_detail(&id, result),
             ApiEvent::Moderated { id, action, result } => return self.on_moderated(&id, action, result),
+            ApiEvent::OtaBenches(Ok(statuses)) => {
+                self.fleet.replace_config(statuses);
+                self.alerts.observe(&self.fleet, self.low_battery_pct(), self.now, None);
+            }
+            // An older control plane without OTA routes: no configuration state, no drift.
+            ApiEvent::OtaBenches(Err(ApiError::NotFound { .. })) => {
+                if self.fleet.config.is_empty() {
+                    return Effects::none();
+                }
+                self.fleet.config.clear();
+                self.alerts.observe(&self.fleet, self.low_battery_pct(), self.now, None);
+            }
+            // Like the summary: the fleet error says what is wrong; old states still help.
+            ApiEvent::OtaBenches(Err(_)) => return Effects::none(),
+            ApiEvent::Rollouts(result) => return self.on_rollouts(result),
+            ApiEvent::RolloutDetail { id, result } => return self.on_rollout_detail(&id, result),
+            ApiEvent::Steered { id, action, result } => return self.on_steered(&id, action, result),
             ApiEvent::Stream(s) => return self.on_stream(s),
         }
         Effects::redraw()
@@ -560,6 +600,14 @@ impl App {
                     redraw: false,
                     commands: vec![Command::Ideas(Some(self.ideas_focus()))],
                 };
+            }
+            StreamEvent::RolloutChanged(summary) => return self.on_rollout_changed(summary),
+            StreamEvent::BenchConfig(status) => {
+                self.fleet.config.insert(status.bench_id.clone(), status);
+                self.alerts.observe(&self.fleet, self.low_battery_pct(), self.now, None);
+                if self.view == View::Rollouts && self.rollouts == Availability::Present {
+                    return Effects::with(Command::Rollouts(Some(self.rollouts_focus())));
+                }
             }
             StreamEvent::Lagged(skipped) => {
                 self.notice(format!("event stream skipped {skipped} events; refetching"));

@@ -66,6 +66,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 Command::Focus(focus) => feed.focus(focus),
                 Command::Ideas(focus) => feed.ideas(focus),
                 Command::Moderate { id, action, reason } => feed.moderate(id, action, reason),
+                Command::Rollouts(focus) => feed.rollouts(focus),
+                Command::Steer { id, action, reason } => feed.steer(id, action, reason),
             }
         }
     }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use crate::api::{
-    ApiError, Bench, BenchDetail, BenchStateEvent, FleetSummary, IdeaDetail, IdeaPage, Moderation, Readiness,
-    TelemetryEvent, TelemetrySeries,
+    ApiError, Bench, BenchConfigStatus, BenchDetail, BenchStateEvent, FleetSummary, IdeaDetail, IdeaPage, Moderation,
+    Readiness, Rollout, RolloutSummary, Steer, TelemetryEvent, TelemetrySeries,
 };
 use crate::app::{Feature, Window};
 
@@ -59,6 +59,21 @@ pub enum ApiEvent {
         action: Moderation,
         result: Result<IdeaDetail, ApiError>,
     },
+    /// Every bench's configuration state (`/api/v1/ota/benches`).
+    OtaBenches(Result<Vec<BenchConfigStatus>, ApiError>),
+    /// Every rollout in brief.
+    Rollouts(Result<Vec<RolloutSummary>, ApiError>),
+    /// One rollout with per-bench progress.
+    RolloutDetail {
+        id: String,
+        result: Result<Rollout, ApiError>,
+    },
+    /// The answer to pausing, resuming, aborting or rolling back a rollout.
+    Steered {
+        id: String,
+        action: Steer,
+        result: Result<Rollout, ApiError>,
+    },
     Stream(StreamEvent),
 }
 
@@ -77,4 +92,9 @@ pub enum StreamEvent {
         idea_id: String,
         tracking_code: String,
     },
+    /// A rollout advanced, paused, completed or aborted (`rollout` events): the rollouts view
+    /// refetches while it is open.
+    RolloutChanged(RolloutSummary),
+    /// A bench's desired or reported configuration or its delivery changed (`bench_config`).
+    BenchConfig(BenchConfigStatus),
 }

@@ -1,6 +1,7 @@
-//! Background fetching: polls the fleet, summary and readiness on an interval, fetches the
-//! focused bench's detail and telemetry and, while the ideas view is open, the ideas and the
-//! selected idea's history; sends moderation actions; follows the live event stream
+//! Background fetching: polls the fleet, summary, readiness and every bench's configuration
+//! state on an interval, fetches the focused bench's detail and telemetry and, while their views
+//! are open, the ideas with the selected idea's history and the rollouts with the selected
+//! rollout's progress; sends moderation and steering actions; follows the live event stream
 //! (reconnecting with backoff); and turns every answer into an [`Event`] for the update loop.
 
 use std::sync::Arc;
@@ -13,8 +14,11 @@ use tokio::time::{Instant, sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::sse::{SseEvent, SseParser};
-use crate::api::{ApiError, BenchStateEvent, Client, IDEAS_PAGE, LaggedEvent, Moderation, TelemetryEvent};
-use crate::app::{Feature, Focus, IdeasFocus};
+use crate::api::{
+    ApiError, BenchConfigStatus, BenchStateEvent, Client, IDEAS_PAGE, LaggedEvent, Moderation, RolloutSummary, Steer,
+    TelemetryEvent,
+};
+use crate::app::{Feature, Focus, IdeasFocus, RolloutsFocus};
 use crate::event::{ApiEvent, Event, StreamEvent};
 
 /// How often optional features are probed for (they appear with control-plane upgrades).
@@ -28,6 +32,7 @@ const STREAM_BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub struct Feed {
     focus: watch::Sender<Option<Focus>>,
     ideas: watch::Sender<Option<IdeasFocus>>,
+    rollouts: watch::Sender<Option<RolloutsFocus>>,
     refresh: Arc<Notify>,
     client: Client,
     tx: mpsc::Sender<Event>,
@@ -39,6 +44,7 @@ impl Feed {
     pub fn spawn(client: Client, every: Duration, tx: mpsc::Sender<Event>, cancel: CancellationToken) -> Self {
         let (focus, focus_rx) = watch::channel(None);
         let (ideas, ideas_rx) = watch::channel(None);
+        let (rollouts, rollouts_rx) = watch::channel(None);
         let refresh = Arc::new(Notify::new());
         tokio::spawn(poll_fleet(
             client.clone(),
@@ -63,6 +69,14 @@ impl Feed {
             refresh.clone(),
             cancel.clone(),
         ));
+        tokio::spawn(poll_rollouts(
+            client.clone(),
+            every,
+            rollouts_rx,
+            tx.clone(),
+            refresh.clone(),
+            cancel.clone(),
+        ));
         tokio::spawn(follow_stream(
             client.clone(),
             tx.clone(),
@@ -72,6 +86,7 @@ impl Feed {
         Self {
             focus,
             ideas,
+            rollouts,
             refresh,
             client,
             tx,
@@ -100,6 +115,30 @@ impl Feed {
                 tracing::info!(idea.id = %id, action = action.verb(), "idea moderated");
             }
             send(&tx, ApiEvent::Moderated { id, action, result }).await;
+        });
+    }
+
+    /// Fetch the rollouts view's data from now on (or stop, with `None`); the same focus again
+    /// fetches everything again.
+    pub fn rollouts(&self, focus: Option<RolloutsFocus>) {
+        self.rollouts.send_replace(focus);
+    }
+
+    /// Pauses, resumes, aborts or rolls back a rollout in the background; the answer arrives
+    /// as [`ApiEvent::Steered`].
+    pub fn steer(&self, id: String, action: Steer, reason: Option<String>) {
+        let (client, tx, cancel) = (self.client.clone(), self.tx.clone(), self.cancel.clone());
+        tokio::spawn(async move {
+            let result = tokio::select! {
+                () = cancel.cancelled() => return,
+                r = client.steer(&id, action, reason.as_deref()) => r,
+            };
+            if let Err(e) = &result {
+                tracing::warn!(rollout.id = %id, action = action.verb(), error = %e, "rollout action refused or failed");
+            } else {
+                tracing::info!(rollout.id = %id, action = action.verb(), "rollout steered");
+            }
+            send(&tx, ApiEvent::Steered { id, action, result }).await;
         });
     }
 
@@ -144,9 +183,16 @@ async fn poll_fleet(
     let mut probe_due = Instant::now();
     let mut last_error = None;
     loop {
-        let (benches, summary, readiness) = tokio::join!(client.benches(), client.summary(), client.readiness());
+        let (benches, summary, readiness, config) = tokio::join!(
+            client.benches(),
+            client.summary(),
+            client.readiness(),
+            client.ota_benches()
+        );
         log_failure("benches", &mut last_error, benches.as_ref().map(|_| ()));
-        if !send(&tx, ApiEvent::Benches(benches)).await
+        // The configuration state before the benches, so alerts see drift with the first list.
+        if !send(&tx, ApiEvent::OtaBenches(config)).await
+            || !send(&tx, ApiEvent::Benches(benches)).await
             || !send(&tx, ApiEvent::Summary(summary)).await
             || !send(&tx, ApiEvent::Readiness(readiness)).await
         {
@@ -278,6 +324,56 @@ async fn poll_ideas(
     }
 }
 
+/// While the rollouts view is open: the list every interval (and on refresh), the selected
+/// rollout's progress with it and whenever the selection changes.
+async fn poll_rollouts(
+    client: Client,
+    every: Duration,
+    mut focus: watch::Receiver<Option<RolloutsFocus>>,
+    tx: mpsc::Sender<Event>,
+    refresh: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let mut previous: Option<RolloutsFocus> = None;
+    let mut list_due = true;
+    let mut last_error = None;
+    loop {
+        let current = focus.borrow_and_update().clone();
+        if let Some(f) = &current {
+            // A new selection alone needs only its detail; the same focus again (a live event)
+            // needs everything.
+            let selection_only = previous.as_ref().is_some_and(|p| p.selected != f.selected);
+            if list_due || !selection_only {
+                let list = client.rollouts().await;
+                log_failure("rollouts", &mut last_error, list.as_ref().map(|_| ()));
+                if !send(&tx, ApiEvent::Rollouts(list)).await {
+                    return;
+                }
+            }
+            if let Some(id) = &f.selected {
+                let result = client.rollout(id).await;
+                if !send(&tx, ApiEvent::RolloutDetail { id: id.clone(), result }).await {
+                    return;
+                }
+            }
+        }
+        previous = current.clone();
+        list_due = false;
+        let wait = async {
+            match current {
+                Some(_) => sleep(every).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = focus.changed() => if changed.is_err() { return },
+            () = wait => list_due = true,
+            () = refresh.notified() => list_due = true,
+        }
+    }
+}
+
 async fn follow_stream(client: Client, tx: mpsc::Sender<Event>, refresh: Arc<Notify>, cancel: CancellationToken) {
     let mut backoff = STREAM_BACKOFF_MIN;
     loop {
@@ -353,7 +449,7 @@ struct IdeaChanged {
     tracking_code: String,
 }
 
-/// The events the console understands; others (rollout events, for now) are skipped.
+/// The events the console understands; others are skipped.
 fn decode(e: &SseEvent) -> Option<StreamEvent> {
     let parsed = match e.name.as_str() {
         "bench_state" => serde_json::from_str::<BenchStateEvent>(&e.data).map(StreamEvent::BenchState),
@@ -363,6 +459,8 @@ fn decode(e: &SseEvent) -> Option<StreamEvent> {
             idea_id: i.idea_id,
             tracking_code: i.tracking_code,
         }),
+        "rollout" => serde_json::from_str::<RolloutSummary>(&e.data).map(StreamEvent::RolloutChanged),
+        "bench_config" => serde_json::from_str::<BenchConfigStatus>(&e.data).map(StreamEvent::BenchConfig),
         other => {
             tracing::trace!(event = other, "skipping an event this console does not know");
             return None;
@@ -407,8 +505,28 @@ mod tests {
                 tracking_code: "MOS-2026-0042".into()
             })
         );
-        let future = SseEvent {
+        let rollout = SseEvent {
             name: "rollout".into(),
+            data: r#"{"id":"r-1","state":"paused","step":1,"steps":3,"reason":null,"counts":{"healthy":2},"created_by":"ana","created_at":"2026-11-26T09:00:00Z","updated_at":"2026-11-26T09:30:00Z"}"#.into(),
+        };
+        match decode(&rollout) {
+            Some(StreamEvent::RolloutChanged(r)) => {
+                assert_eq!((r.id.as_str(), r.state), ("r-1", crate::api::RolloutState::Paused));
+            }
+            other => panic!("{other:?}"),
+        }
+        let config = SseEvent {
+            name: "bench_config".into(),
+            data: r#"{"bench_id":"mostar-01","desired_version":8,"desired":{},"issued_at":"2026-11-26T09:00:00Z","state":"applied","state_at":"2026-11-26T09:01:00Z","reported_version":8,"reported_at":"2026-11-26T09:01:00Z","error":null,"drift_since":null,"rollout_id":null,"drift_seconds":0,"drifting":false}"#.into(),
+        };
+        match decode(&config) {
+            Some(StreamEvent::BenchConfig(c)) => {
+                assert_eq!((c.bench_id.as_str(), c.reported_version), ("mostar-01", Some(8)))
+            }
+            other => panic!("{other:?}"),
+        }
+        let future = SseEvent {
+            name: "firmware".into(),
             data: "{}".into(),
         };
         assert_eq!(decode(&future), None);

@@ -1,6 +1,6 @@
 //! Fixed data for tests: the 12 LINK 4 benches at a fixed time in every state, with drift,
-//! faults and low batteries, and citizens' ideas in every kind of state, as the API would return
-//! them.
+//! faults and low batteries, their configuration state, rollouts in every kind of state, and
+//! citizens' ideas in every kind of state, as the API would return them.
 
 use std::time::Duration;
 
@@ -11,8 +11,9 @@ use protocol::{BenchState, IdeaState, Role};
 
 use crate::access::Access;
 use crate::api::{
-    Bench, BenchDetail, BenchStateEvent, Bucket, FleetSummary, HealthNow, NetworkNow, PowerNow, Readiness,
-    SessionCounts, SessionsNow, StateCounts, Stats, StatusChange, TelemetryPoint, TelemetrySeries,
+    Bench, BenchConfigStatus, BenchDetail, BenchProgress, BenchStateEvent, Bucket, DeliveryState, FleetSummary,
+    HealthNow, NetworkNow, PowerNow, Progress, Readiness, Rollout, RolloutState, RolloutSummary, SessionCounts,
+    SessionsNow, StateCounts, Stats, StatusChange, TelemetryPoint, TelemetrySeries,
 };
 use crate::app::{App, Window};
 use crate::event::{ApiEvent, Event, StreamEvent};
@@ -109,6 +110,12 @@ pub fn benches() -> Vec<Bench> {
     let i = get(&mut v, "novi-grad-01");
     v[i].config_version = Some(6);
 
+    // Reached by the running rollout (`rollout(1)`), which sends v8.
+    for id in ["berkovici-01", "mostar-01", "zepce-01"] {
+        let i = get(&mut v, id);
+        v[i].config_version = Some(8);
+    }
+
     let i = get(&mut v, "prijedor-01");
     if let Some(h) = &mut v[i].health {
         h.faults = vec!["stuck_sensor".into()];
@@ -185,6 +192,7 @@ pub fn app_as(role: Role) -> App {
     }];
     for e in [
         ApiEvent::Summary(Ok(summary)),
+        ApiEvent::OtaBenches(Ok(config_statuses())),
         ApiEvent::Benches(Ok(benches_earlier())),
         ApiEvent::Readiness(Ok(Readiness {
             ready: true,
@@ -431,6 +439,163 @@ pub fn ideas_app() -> App {
     app.update(Event::Api(ApiEvent::IdeaDetail {
         id: idea_id(1),
         result: Ok(idea_detail(&idea_id(1))),
+    }));
+    app
+}
+
+/// `GET /api/v1/ota/benches`: every bench on v7, applied, except novi-grad-01 (still runs v6,
+/// drifting), trebinje-01 (never seen, so never applied anything), and the two benches the
+/// active rollout is sending v8 to (ravno-01 waits for its acknowledgement, prijedor-01
+/// refused it).
+pub fn config_statuses() -> Vec<BenchConfigStatus> {
+    benches()
+        .iter()
+        .map(|b| {
+            let mut c = BenchConfigStatus {
+                bench_id: b.id.clone(),
+                desired_version: 7,
+                state: DeliveryState::Applied,
+                state_at: t("2026-11-20T08:00:00Z"),
+                reported_version: b.config_version,
+                error: None,
+                rollout_id: None,
+                drift_seconds: 0,
+                drifting: false,
+            };
+            match b.id.as_str() {
+                "novi-grad-01" => {
+                    (c.state, c.state_at) = (DeliveryState::Delivered, t("2026-11-26T09:20:00Z"));
+                    (c.drift_seconds, c.drifting) = (40 * 60, true);
+                }
+                "trebinje-01" => {
+                    c.state = DeliveryState::Pending;
+                    (c.drift_seconds, c.drifting) = (6 * 86_400, true);
+                }
+                "berkovici-01" | "mostar-01" | "zepce-01" => {
+                    c.desired_version = 8;
+                    c.rollout_id = Some(rollout_id(1));
+                    c.state_at = t("2026-11-26T09:45:00Z");
+                }
+                "ravno-01" | "prijedor-01" => {
+                    c.desired_version = 8;
+                    c.rollout_id = Some(rollout_id(1));
+                    (c.state, c.state_at) = (DeliveryState::Delivered, t("2026-11-26T09:58:00Z"));
+                    c.drift_seconds = 120;
+                    if b.id == "prijedor-01" {
+                        c.state = DeliveryState::Rejected;
+                        c.error = Some("sleep.start: must be before sleep.end".into());
+                    }
+                }
+                _ => {}
+            }
+            c
+        })
+        .collect()
+}
+
+/// The id of fixture rollout `n`.
+pub fn rollout_id(n: u32) -> String {
+    format!("{:08x}-3f0b-4d6e-9a1c-5b2d8e4f6a10", 0x7c1e_9a50 + n)
+}
+
+fn progress(bench: &str, step: usize, state: Progress, at: &str, detail: Option<&str>) -> BenchProgress {
+    BenchProgress {
+        bench: bench.into(),
+        step,
+        state,
+        version: (state != Progress::Waiting).then_some(8),
+        rollback_version: None,
+        at: t(at),
+        detail: detail.map(Into::into),
+    }
+}
+
+/// `GET /api/v1/rollouts/{id}`: a rollout running in its second of three steps (the list's
+/// first is rollout 1).
+pub fn rollout(n: u32) -> Rollout {
+    Rollout {
+        id: rollout_id(n),
+        created_at: t("2026-11-26T09:20:00Z"),
+        created_by: "ana".into(),
+        note: Some("earlier sleep for the winter".into()),
+        target: serde_json::json!({"municipalities": ["Mostar", "Žepče", "Ravno", "Prijedor", "Berkovići"]}),
+        change: serde_json::json!({"sleep": {"start": "22:00"}}),
+        state: RolloutState::Running,
+        reason: None,
+        step: 1,
+        steps: 3,
+        paused_at: None,
+        updated_at: t("2026-11-26T09:58:00Z"),
+        finished_at: None,
+        benches: vec![
+            progress("mostar-01", 0, Progress::Healthy, "2026-11-26T09:45:00Z", None),
+            progress("zepce-01", 0, Progress::Healthy, "2026-11-26T09:46:00Z", None),
+            progress("berkovici-01", 1, Progress::Soaking, "2026-11-26T09:59:00Z", None),
+            progress("ravno-01", 1, Progress::Pending, "2026-11-26T09:58:00Z", None),
+            progress(
+                "prijedor-01",
+                1,
+                Progress::Rejected,
+                "2026-11-26T09:58:30Z",
+                Some("the bench refused the change"),
+            ),
+            progress("jablanica-01", 2, Progress::Waiting, "2026-11-26T09:20:00Z", None),
+            progress("maglaj-01", 2, Progress::Waiting, "2026-11-26T09:20:00Z", None),
+        ],
+    }
+}
+
+/// `GET /api/v1/rollouts`: the running rollout, one completed yesterday and one aborted, in
+/// the server's order (newest first).
+pub fn rollouts() -> Vec<RolloutSummary> {
+    let running = rollout(1).summary();
+    let completed = RolloutSummary {
+        id: rollout_id(2),
+        state: RolloutState::Completed,
+        step: 2,
+        steps: 3,
+        reason: None,
+        counts: [(Progress::Healthy, 11), (Progress::Skipped, 1)].into_iter().collect(),
+        created_by: "emir".into(),
+        created_at: t("2026-11-25T14:00:00Z"),
+        updated_at: t("2026-11-25T15:10:00Z"),
+    };
+    let aborted = RolloutSummary {
+        id: rollout_id(3),
+        state: RolloutState::Aborted,
+        step: 0,
+        steps: 2,
+        reason: Some("kiosk freezes after waking".into()),
+        counts: [
+            (Progress::RolledBack, 2),
+            (Progress::Unhealthy, 1),
+            (Progress::Waiting, 9),
+        ]
+        .into_iter()
+        .collect(),
+        created_by: "ana".into(),
+        created_at: t("2026-11-24T09:00:00Z"),
+        updated_at: t("2026-11-24T09:40:00Z"),
+    };
+    vec![running, completed, aborted]
+}
+
+/// The operator's fixture app in the rollouts view with the list and the running rollout
+/// loaded.
+pub fn rollouts_app() -> App {
+    rollouts_app_as(Role::Operator)
+}
+
+pub fn rollouts_app_as(role: Role) -> App {
+    let mut app = app_as(role);
+    app.update(Event::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('2'),
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    app.update(Event::Api(ApiEvent::Rollouts(Ok(rollouts()))));
+    app.update(Event::Api(ApiEvent::RolloutDetail {
+        id: rollout_id(1),
+        result: Ok(rollout(1)),
     }));
     app
 }

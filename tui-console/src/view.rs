@@ -17,6 +17,7 @@ mod fleet;
 mod header;
 mod help;
 mod ideas;
+mod rollouts;
 pub mod units;
 
 /// The whole console screen.
@@ -28,9 +29,11 @@ impl Widget for Console<'_> {
         let banner = banner(app);
         let banner_height = banner.as_ref().map_or(0, |(text, _)| banner_height(text, area.width));
         let ideas_shown = app.view == View::Ideas && app.ideas == Availability::Present;
+        let rollouts_shown = app.view == View::Rollouts && app.rollouts == Availability::Present;
         let alerts_height = match app.view {
             View::Bench => 2,
             View::Ideas if ideas_shown => 2,
+            View::Rollouts if rollouts_shown => 2,
             View::Fleet => {
                 // The table gets the rows it needs (title, header, benches); alerts the rest.
                 let table = app.table.rows(&app.fleet).len().max(1) as u16 + 2;
@@ -60,6 +63,7 @@ impl Widget for Console<'_> {
         match app.view {
             View::Fleet => fleet::FleetTable(app).render(body, buf),
             View::Bench => bench::BenchView(app).render(body, buf),
+            View::Rollouts if rollouts_shown => rollouts::RolloutsView(app).render(body, buf),
             View::Rollouts => feature::FeatureView(app, Feature::Rollouts).render(body, buf),
             View::Ideas if ideas_shown => ideas::IdeasView(app).render(body, buf),
             View::Ideas => feature::FeatureView(app, Feature::Ideas).render(body, buf),
@@ -135,16 +139,15 @@ impl Widget for Footer<'_> {
         let app = self.0;
         let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD));
         let ideas_shown = app.view == View::Ideas && app.ideas == Availability::Present;
-        let draft = app.ideas_pane.draft.as_ref().filter(|_| app.mode == Mode::Reason);
-        let line = if let Some(d) = draft {
-            let prompt = format!("reject {} · reason: ", d.code);
+        let rollouts_shown = app.view == View::Rollouts && app.rollouts == Availability::Present;
+        let line = if let Some((prompt, reason)) = reason_prompt(app) {
             let hint = "  ⏎ send · esc cancel";
             // A long reason scrolls: its end, where the cursor is, stays visible.
             let room = usize::from(area.width).saturating_sub(prompt.chars().count() + hint.chars().count() + 1);
-            let skip = d.reason.chars().count().saturating_sub(room);
+            let skip = reason.chars().count().saturating_sub(room);
             Line::from(vec![
                 Span::styled(prompt, Style::new().fg(Color::Cyan).bold()),
-                Span::raw(d.reason.chars().skip(skip).collect::<String>()),
+                Span::raw(reason.chars().skip(skip).collect::<String>()),
                 Span::styled("▏", Style::new().add_modifier(Modifier::SLOW_BLINK)),
                 Span::styled(hint, Style::new().fg(Color::DarkGray)),
             ])
@@ -174,6 +177,13 @@ impl Widget for Footer<'_> {
                     ("←→", "prev/next bench"),
                     ("r", "refresh"),
                 ],
+                View::Rollouts if app.access.can_act() && rollouts_shown => &[
+                    ("↑↓", "select"),
+                    ("p", "pause"),
+                    ("u", "resume"),
+                    ("a", "abort"),
+                    ("b", "roll back"),
+                ],
                 View::Rollouts if app.access.can_act() => {
                     &[("p", "pause"), ("u", "resume"), ("a", "abort"), ("esc", "back")]
                 }
@@ -186,7 +196,7 @@ impl Widget for Footer<'_> {
                         format!("read-only ({}): actions hidden  ", app.access.label()),
                         Style::new().fg(Color::Yellow),
                     ));
-                    if ideas_shown {
+                    if ideas_shown || rollouts_shown {
                         &[("↑↓", "select"), ("esc", "back")]
                     } else {
                         &[("esc", "back")]
@@ -201,6 +211,21 @@ impl Widget for Footer<'_> {
         };
         line.render(area, buf);
     }
+}
+
+/// The reason being typed, with its prompt: a rejection in the ideas view, an abort or a
+/// rollback in the rollouts view.
+fn reason_prompt(app: &App) -> Option<(String, &str)> {
+    if app.mode != Mode::Reason {
+        return None;
+    }
+    if app.view == View::Rollouts {
+        let d = app.rollouts_pane.draft.as_ref()?;
+        let id = crate::app::rollouts::short_id(&d.id);
+        return Some((format!("{} {id} · reason: ", d.action.verb()), &d.reason));
+    }
+    let d = app.ideas_pane.draft.as_ref()?;
+    Some((format!("reject {} · reason: ", d.code), &d.reason))
 }
 
 /// A top-bordered section with a title.
@@ -377,6 +402,58 @@ mod tests {
         let s = screen(&refused, 120, 40);
         assert!(s.contains("✕ cannot approve MOS-2026-0042: idea is offered; approve needs held (409)"));
         assert_snapshot!("ideas_refused_120x40", s);
+    }
+
+    #[test]
+    fn rollouts() {
+        let app = testing::rollouts_app();
+        let large = screen(&app, 120, 40);
+        for text in [
+            "Rollouts · 3 · 1 active",
+            "7c1e9a51 running       2/3",
+            "kiosk freezes after waking",
+            "target municipalities Mostar",
+            r#"change {"sleep":{"start":"22:00"}}"#,
+            "✕ rejected",
+            "refused: sleep.start: must be before sleep.end",
+            "v7→v8",
+            "Configuration · 8/12 applied · 2 drifting",
+            "b roll back",
+        ] {
+            assert!(large.contains(text), "{text:?} missing at 120x40");
+        }
+        assert_snapshot!("rollouts_120x40", large);
+        let small = screen(&app, 80, 24);
+        assert!(small.contains("prijedor-01"), "the failed bench shows at 80x24");
+        assert_snapshot!("rollouts_80x24", small);
+
+        let mut aborting = testing::rollouts_app();
+        press(&mut aborting, KeyCode::Char('a'));
+        for c in "prijedor refuses the sleep window".chars() {
+            press(&mut aborting, KeyCode::Char(c));
+        }
+        let s = screen(&aborting, 80, 24);
+        assert!(s.contains("abort 7c1e9a51 · reason: prijedor refuses the sleep window▏"));
+        assert_snapshot!("rollouts_abort_reason_80x24", s);
+
+        let mut refused = testing::rollouts_app();
+        press(&mut refused, KeyCode::Char('p'));
+        refused.update(Event::Api(ApiEvent::Steered {
+            id: testing::rollout_id(1),
+            action: crate::api::Steer::Pause,
+            result: Err(ApiError::Status {
+                status: 409,
+                detail: "rollout is not running".into(),
+            }),
+        }));
+        let s = screen(&refused, 120, 40);
+        assert!(s.contains("✕ cannot pause 7c1e9a51: rollout is not running (409)"));
+
+        let viewer = testing::rollouts_app_as(Role::Viewer);
+        let s = screen(&viewer, 80, 24);
+        assert!(s.contains("read-only (viewer): actions hidden"));
+        assert!(!s.contains("p pause"));
+        assert_snapshot!("rollouts_read_only_80x24", s);
     }
 
     #[test]

@@ -81,7 +81,8 @@ impl Alerts {
             for f in faults(b) {
                 now_set.insert(Condition::Fault(f.clone()));
             }
-            if data.drifted(b) {
+            // A bench never seen has applied nothing; its state says so already.
+            if data.drifted(b) && b.state != BenchState::NeverSeen {
                 now_set.insert(Condition::Drift);
             }
             let before = self.conditions.remove(&b.id).unwrap_or_default();
@@ -97,15 +98,19 @@ impl Alerts {
                         now,
                     ),
                     Condition::Fault(f) => (AlertKind::Fault, format!("fault {f}"), now),
-                    Condition::Drift => (
-                        AlertKind::Drift,
-                        format!(
-                            "config drift: runs v{}, fleet has v{}",
-                            b.config_version.unwrap_or_default(),
-                            data.newest_config.unwrap_or_default()
-                        ),
-                        now,
-                    ),
+                    Condition::Drift => {
+                        let c = data.config_of(&b.id);
+                        let runs = c
+                            .and_then(|c| c.reported_version)
+                            .or(b.config_version)
+                            .map_or_else(|| "nothing yet".to_owned(), |v| format!("v{v}"));
+                        let desired = c.map_or(0, |c| c.desired_version);
+                        (
+                            AlertKind::Drift,
+                            format!("config drift: runs {runs}, desired v{desired}"),
+                            now,
+                        )
+                    }
                 };
                 fresh.push(Alert {
                     at,

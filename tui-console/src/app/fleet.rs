@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use protocol::BenchState;
 
-use crate::api::{Bench, BenchStateEvent, TelemetryEvent};
+use crate::api::{Bench, BenchConfigStatus, BenchStateEvent, TelemetryEvent};
 
 /// The benches and what the console derives from consecutive snapshots.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -18,8 +18,9 @@ pub struct FleetData {
     pub bandwidth: HashMap<String, f64>,
     /// The newest sample's time and byte counter total, per bench, for `bandwidth`.
     counters: HashMap<String, (DateTime<Utc>, u64)>,
-    /// The newest configuration version any bench reports.
-    pub newest_config: Option<u64>,
+    /// Each bench's configuration state from the OTA API (`/api/v1/ota/benches`), by bench id;
+    /// empty when the control plane has no OTA routes or the token may not read them.
+    pub config: HashMap<String, BenchConfigStatus>,
 }
 
 impl FleetData {
@@ -44,7 +45,6 @@ impl FleetData {
                 }
             }
         }
-        self.newest_config = benches.iter().filter_map(|b| b.config_version).max();
         self.benches = benches;
     }
 
@@ -87,10 +87,20 @@ impl FleetData {
         true
     }
 
-    /// True when the bench runs an older configuration than the newest in the fleet. Until the
-    /// OTA API reports each bench's desired version, that is the console's drift signal.
+    /// Replaces every bench's configuration state.
+    pub fn replace_config(&mut self, statuses: Vec<BenchConfigStatus>) {
+        self.config = statuses.into_iter().map(|s| (s.bench_id.clone(), s)).collect();
+    }
+
+    /// The bench's configuration state, when the OTA API reported it.
+    pub fn config_of(&self, id: &str) -> Option<&BenchConfigStatus> {
+        self.config.get(id)
+    }
+
+    /// True when the control plane says the bench has not run its desired configuration for
+    /// longer than its drift threshold (`drifting`); the console does not guess.
     pub fn drifted(&self, b: &Bench) -> bool {
-        matches!((b.config_version, self.newest_config), (Some(v), Some(newest)) if v < newest)
+        self.config.get(&b.id).is_some_and(|c| c.drifting)
     }
 
     /// The municipalities, sorted, each once.

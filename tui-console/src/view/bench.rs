@@ -203,17 +203,38 @@ fn now_lines(app: &App, b: &Bench) -> Vec<Line<'static>> {
     ]));
 
     let mut config = vec![label("Config")];
-    match b.config_version {
-        Some(v) if app.fleet.drifted(b) => config.push(Span::styled(
-            format!("v{v} ≠ fleet's newest v{}", app.fleet.newest_config.unwrap_or_default()),
-            Style::new().fg(Color::Magenta).bold(),
-        )),
-        Some(v) => {
-            config.push(Span::raw(format!("v{v}")));
-            // Desired versions come with the OTA API; until then only drift against the fleet shows.
-            config.push(Span::styled(" · desired: no OTA API", Style::new().fg(Color::DarkGray)));
+    let status = app.fleet.config_of(&b.id);
+    let runs = b.config_version.or(status.and_then(|c| c.reported_version));
+    config.push(runs.map_or_else(dash, |v| Span::raw(format!("v{v}"))));
+    let dim = Style::new().fg(Color::DarkGray);
+    match status {
+        Some(c) => {
+            let target = if runs == Some(c.desired_version) {
+                String::new()
+            } else {
+                format!(" → v{}", c.desired_version)
+            };
+            let desired = format!(
+                "{target} · {} {}",
+                c.state.as_str(),
+                units::ago(app.now, Some(c.state_at))
+            );
+            if c.drifting {
+                let drift = units::duration(chrono::TimeDelta::seconds(
+                    i64::try_from(c.drift_seconds).unwrap_or(i64::MAX),
+                ));
+                config.push(Span::styled(
+                    format!("{desired} · ≠{drift}"),
+                    Style::new().fg(Color::Magenta).bold(),
+                ));
+            } else {
+                config.push(Span::styled(desired, dim));
+            }
+            if let Some(e) = &c.error {
+                config.push(Span::styled(format!(" · refused: {e}"), Style::new().fg(Color::Red)));
+            }
         }
-        None => config.push(dash()),
+        None => config.push(Span::styled(" · desired: no OTA data", dim)),
     }
     lines.push(Line::from(config));
 

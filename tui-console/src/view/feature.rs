@@ -1,6 +1,6 @@
 //! The rollouts and ideas views while their control-plane routes are missing or not probed yet
 //! (they arrive with later releases): the view says so plainly instead of showing anything made
-//! up. The ideas view proper is `view::ideas`; rollouts have no view yet.
+//! up. The views proper are `view::ideas` and `view::rollouts`.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -21,7 +21,7 @@ impl Widget for FeatureView<'_> {
                 "Rollouts",
                 "rollouts",
                 "active and recent configuration rollouts with per-step progress; operators can pause, \
-                 resume or abort one after confirming",
+                 resume, abort or roll one back",
             ),
             Feature::Ideas => (
                 "Ideas",

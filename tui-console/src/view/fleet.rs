@@ -160,18 +160,21 @@ fn row<'a>(app: &'a App, b: &'a Bench, wide: bool, named: bool) -> Row<'a> {
     } else {
         right(fault_list.len().to_string()).style(Style::new().fg(Color::Red).bold())
     };
-    let config = match b.config_version {
-        Some(v) if app.fleet.drifted(b) => {
-            let newest = app.fleet.newest_config.unwrap_or_default();
+    // The version the bench runs; `≠` only where the control plane says it drifts.
+    let status = app.fleet.config_of(&b.id);
+    let runs = b.config_version.or(status.and_then(|c| c.reported_version));
+    let config = match (runs, status) {
+        (_, Some(c)) if c.drifting => {
+            let runs = runs.map_or_else(|| "—".to_owned(), |v| format!("v{v}"));
             let text = if wide {
-                format!("v{v}≠v{newest}")
+                format!("{runs}≠v{}", c.desired_version)
             } else {
-                format!("v{v}≠")
+                format!("{runs}≠")
             };
             Cell::from(text).style(Style::new().fg(Color::Magenta).bold())
         }
-        Some(v) => Cell::from(format!("v{v}")),
-        None => Cell::from("—"),
+        (Some(v), _) => Cell::from(format!("v{v}")),
+        (None, _) => Cell::from("—"),
     };
 
     let mut cells = vec![Cell::from(state), Cell::from(b.id.as_str())];

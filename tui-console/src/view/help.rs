@@ -41,7 +41,7 @@ const KEYS: &[(&str, &[(&str, &str)])] = &[
     (
         "Operators",
         &[
-            ("rollouts", "p pause · u resume · a abort"),
+            ("rollouts", "p pause · u resume · a abort · b rollback"),
             ("ideas", "a approve · x reject (type a reason, ⏎)"),
         ],
     ),
@@ -75,10 +75,24 @@ impl Widget for Help<'_> {
         ]));
         lines.push(Line::from(vec![
             Span::styled("≠ ", Style::new().fg(Color::Magenta)),
-            Span::raw("behind the fleet's newest config  "),
+            Span::raw("config drift (not applied in time)  "),
             Span::styled("░ ", Style::new().fg(Color::DarkGray)),
             Span::raw("no data"),
         ]));
+        let mut progress = vec![Span::raw("rollout benches ")];
+        for (mark, what, color) in [
+            ("·", "wait", Color::DarkGray),
+            ("…", "sent", Color::Cyan),
+            ("~", "soak", Color::Blue),
+            ("✓", "ok", Color::Green),
+            ("↷", "skip", Color::Yellow),
+            ("✕", "fail", Color::Red),
+            ("↺", "undone", Color::Magenta),
+        ] {
+            progress.push(Span::styled(mark, Style::new().fg(color)));
+            progress.push(Span::raw(format!("{what} ")));
+        }
+        lines.push(Line::from(progress));
         if !app.access.can_act() {
             lines.push(Line::from(Span::styled(
                 format!("read-only: a {} token hides actions", app.access.label()),
