@@ -461,13 +461,13 @@ impl Ota {
     }
 
     /// Stops a running rollout from advancing.
-    pub async fn pause_rollout(&self, actor: &str, id: &str) -> Result<Rollout, OtaError> {
-        self.steer(|e, now| e.plan_pause(id, true, actor, now)).await
+    pub async fn pause_rollout(&self, actor: &str, id: &str, reason: Option<&str>) -> Result<Rollout, OtaError> {
+        self.steer(|e, now| e.plan_pause(id, true, actor, reason, now)).await
     }
 
     /// Lets a paused rollout continue.
-    pub async fn resume_rollout(&self, actor: &str, id: &str) -> Result<Rollout, OtaError> {
-        self.steer(|e, now| e.plan_pause(id, false, actor, now)).await
+    pub async fn resume_rollout(&self, actor: &str, id: &str, reason: Option<&str>) -> Result<Rollout, OtaError> {
+        self.steer(|e, now| e.plan_pause(id, false, actor, reason, now)).await
     }
 
     /// Aborts an active rollout; the benches it reached get their previous configuration back.

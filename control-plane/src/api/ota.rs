@@ -307,9 +307,13 @@ pub(super) async fn pause(
     auth: Authorized<ChangeOta>,
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Query(_): Query<SteerQuery>,
+    Query(q): Query<SteerQuery>,
 ) -> Result<Json<Rollout>, ApiError> {
-    Ok(Json(s.ota.pause_rollout(&auth.caller().subject, &id).await?))
+    Ok(Json(
+        s.ota
+            .pause_rollout(&auth.caller().subject, &id, q.reason.as_deref())
+            .await?,
+    ))
 }
 
 /// Resume a paused rollout.
@@ -329,9 +333,13 @@ pub(super) async fn resume(
     auth: Authorized<ChangeOta>,
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Query(_): Query<SteerQuery>,
+    Query(q): Query<SteerQuery>,
 ) -> Result<Json<Rollout>, ApiError> {
-    Ok(Json(s.ota.resume_rollout(&auth.caller().subject, &id).await?))
+    Ok(Json(
+        s.ota
+            .resume_rollout(&auth.caller().subject, &id, q.reason.as_deref())
+            .await?,
+    ))
 }
 
 /// Abort an active rollout.

@@ -611,6 +611,7 @@ impl Engine {
         id: &str,
         pause: bool,
         actor: &str,
+        reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(Plan, Rollout), OtaError> {
         let mut rollout = self.rollout(id)?.clone();
@@ -624,7 +625,7 @@ impl Engine {
         }
         let mut plan = Plan::new(now);
         let action = if pause { "rollout.pause" } else { "rollout.resume" };
-        plan.audit(actor, action, id, json!({}));
+        plan.audit(actor, action, id, json!({ "reason": reason }));
         plan.write.rollouts.push(rollout.clone());
         Ok((plan.finish(), rollout))
     }

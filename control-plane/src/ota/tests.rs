@@ -561,8 +561,13 @@ async fn rollouts(store: Arc<dyn Store>) {
     h.ack("berkovici-01", &ConfigAck::applied(v));
     h.wait_rollout(&r.id, "canary soaking", |r| r.benches[0].state == Progress::Soaking)
         .await;
-    let paused = h.ota.pause_rollout("ops", &r.id).await.unwrap();
+    let paused = h.ota.pause_rollout("ops", &r.id, Some("storm tonight")).await.unwrap();
     assert_eq!(paused.state, RolloutState::Paused);
+    let audit = h.ota.audit(None, 1).await.unwrap();
+    assert_eq!(
+        (audit[0].action.as_str(), &audit[0].detail),
+        ("rollout.pause", &serde_json::json!({"reason": "storm tonight"}))
+    );
     let fleet = h.stop().await;
     let h = Harness::start_with(store.clone(), fleet).await;
     let r = h.ota.rollout(&r.id).await.unwrap();
@@ -570,7 +575,7 @@ async fn rollouts(store: Arc<dyn Store>) {
         (r.state, r.step, r.benches[0].state),
         (RolloutState::Paused, 0, Progress::Soaking)
     );
-    h.ota.resume_rollout("ops", &r.id).await.unwrap();
+    h.ota.resume_rollout("ops", &r.id, None).await.unwrap();
     let r = h
         .wait_rollout(&r.id, "second step after restart", |r| r.step == 1)
         .await;
