@@ -1,7 +1,7 @@
 //! The real `tui-console` binary inside tmux (a real terminal of fixed size) against the real
 //! control plane with the 12 simulated benches: every bench appears, an injected disconnect
-//! shows as offline, a wrong token and an unreachable API are explained on screen, and `q`
-//! leaves a restored terminal.
+//! shows as offline, a wrong token and an unreachable API are explained on screen, `q` leaves a
+//! restored terminal, and an operator rejects a citizen's idea from the ideas view.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bench_sim::{Broker, Credentials, Fault, FleetOptions, SimFleet};
 use protocol::Fleet;
-use tests::{ControlPlane, binary};
+use tests::{ControlPlane, bench_options, binary, eventually};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -251,5 +251,116 @@ async fn the_console_explains_a_wrong_token_and_an_unreachable_api() {
     assert!(screen.contains("control plane ✕ unreachable"), "{screen}");
     assert!(screen.contains("polling every 1s"), "{screen}");
     assert!(!screen.contains("panicked"), "{screen}");
+    drop(cp);
+}
+
+/// A kiosk's idea that no rule routes lands in the coordinators' queue; the operator sees it
+/// first in the ideas view and rejects it with a typed reason, and the control plane agrees.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_rejects_an_idea_from_the_console() {
+    if !tmux_available() {
+        return;
+    }
+    let cp = ControlPlane::start(&[]);
+    // The kiosk at ravno-01 sends an idea (QoS 1) over real MQTT.
+    let bench = cp.token("bench", "ravno-01", &[]);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(bench_options(&cp, "ravno-01", &bench), 10);
+    let idea = serde_json::json!({
+        "v": 1, "idea_id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "ts": chrono::Utc::now().to_rfc3339(),
+        "text": "Kupujte jeftine satove na mom sajtu", "category": "other", "lang": "hr"
+    });
+    client
+        .publish(
+            "benches/ravno-01/ideas",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            idea.to_string(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)) = eventloop.poll().await.unwrap() {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("PUBACK for the idea");
+
+    let operator = cp.token("operator", "e2e-moderator", &[]);
+    let api = cp.api.clone();
+    let state = |token: String| {
+        let url = format!("{api}/api/v1/ideas/6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d");
+        async move {
+            let idea: serde_json::Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            idea["state"].as_str().map(str::to_owned)
+        }
+    };
+    let first = eventually("the idea stored", WAIT, || state(operator.clone())).await;
+    assert_eq!(first, "unroutable");
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("operator.token");
+    std::fs::write(&token_file, &operator).unwrap();
+    let console = Console::start(
+        dir.path(),
+        &[
+            "--api",
+            &cp.api,
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--refresh",
+            "1s",
+        ],
+        120,
+        40,
+    );
+    console.keys("3");
+    let code = format!("RAV-{}-0001", chrono::Utc::now().format("%Y"));
+    let screen = console
+        .wait_for("the idea in the moderation queue", |s| {
+            s.contains(&code) && s.contains("unroutable")
+        })
+        .await;
+    assert!(
+        screen.contains("Kupujte jeftine satove"),
+        "the operator sees the text:\n{screen}"
+    );
+
+    console.keys("x");
+    console.keys("spam, advertising");
+    console.keys("Enter");
+    console
+        .wait_for("the rejection confirmed on screen", |s| s.contains("rejected"))
+        .await;
+    let last = eventually("the idea rejected", WAIT, || {
+        let token = operator.clone();
+        let state = state(token);
+        async move { state.await.filter(|s| s == "rejected") }
+    })
+    .await;
+    assert_eq!(last, "rejected");
+    let history: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/ideas/6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", cp.api))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let step = history["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(step["actor"], "e2e-moderator");
+    assert_eq!(step["internal_note"], "spam, advertising");
+    console.keys("q");
     drop(cp);
 }
