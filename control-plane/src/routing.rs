@@ -6,6 +6,8 @@
 //! - [`text`]: folding (case, spacing, Cyrillic → Latin), fingerprints, redaction.
 //! - [`limit`]: token buckets (ideas per bench, public requests per address).
 //! - [`records`]: what is stored, and the one atomic write every change goes through.
+//! - `intake` (a kiosk's idea to its ack), `network` (organisations and rule versions), `clock`,
+//!   `view` (what each reader sees), [`demo`] (the demo network): parts of [`Routing`].
 //!
 //! [`Routing`] is the handle the rest of the control plane uses. Changes are serialised by one
 //! lock and written to the store (one transaction) before they take effect in memory, are
@@ -17,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use protocol::config::FieldError;
-use protocol::idea::{AckStatus, IdeaAck, IdeaSubmission};
+use protocol::idea::IdeaAck;
 use protocol::{BenchId, Fleet, IdeaState, Topic, TopicKind};
 use tokio::sync::{Mutex, broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -30,9 +32,12 @@ use crate::broker::{BrokerError, BrokerHandle};
 use crate::metrics::{Metrics, StatusLabel};
 use crate::store::{Store, StoreError};
 
+mod clock;
 pub mod demo;
+mod intake;
 pub mod lifecycle;
 pub mod limit;
+mod network;
 pub mod records;
 pub mod rules;
 #[cfg(test)]
@@ -40,6 +45,7 @@ mod tests;
 pub mod text;
 mod view;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use lifecycle::{Actor, IdeaAction, LifecycleError, Notes};
 pub use records::{
     IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, OrgState, Organisation, RoutingAudit, RoutingWrite, RuleSetRecord,
@@ -99,42 +105,6 @@ impl Default for RoutingSettings {
             public_per_hour: 600,
             tick: Duration::from_secs(1),
         }
-    }
-}
-
-/// What time it is; tests move it by hand.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that moves only when told to.
-#[derive(Debug)]
-pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(now: DateTime<Utc>) -> Self {
-        Self(std::sync::Mutex::new(now))
-    }
-
-    pub fn advance(&self, by: chrono::TimeDelta) {
-        let mut now = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -356,199 +326,6 @@ impl Routing {
         }
     }
 
-    fn keep_for_retry(&self, retry: &mut VecDeque<Submission>, s: Submission) {
-        if retry.len() >= MAX_RETRY {
-            self.shared.metrics.dropped(crate::metrics::DROP_QUEUE_FULL);
-            warn!(bench.id = %s.bench, "idea retry queue full; dropped (the kiosk sends it again without an ack)");
-        } else {
-            retry.push_back(s);
-        }
-    }
-
-    async fn take(&self, s: &Submission) -> Result<(), StoreError> {
-        if let Some(ack) = self.submit(&s.bench, &s.payload, s.received_at).await?
-            && let Err(e) = self.shared.acks.send_ack(&s.bench, &ack)
-        {
-            warn!(bench.id = %s.bench, error = %e, "idea ack not sent; the kiosk will send the idea again");
-        }
-        Ok(())
-    }
-
-    /// Takes one idea from a kiosk: validates it, answers a repeated `idea_id` with its code,
-    /// applies the rate limit, then stores it held (blocklist), as a duplicate, or routed. Returns
-    /// the ack to send, `None` when the payload is unusable even for an ack. A store error
-    /// means nothing was stored: try again.
-    pub async fn submit(
-        &self,
-        bench: &BenchId,
-        payload: &[u8],
-        received_at: DateTime<Utc>,
-    ) -> Result<Option<IdeaAck>, StoreError> {
-        let idea = match IdeaSubmission::decode(payload) {
-            Ok(idea) => idea,
-            Err(rejection) => {
-                self.shared.metrics.dropped(rejection.reason.label());
-                warn!(bench.id = %bench, reason = rejection.reason.label(), detail = %rejection.detail, "idea dropped");
-                return Ok(view::idea_id_of(payload).map(|id| self.refused(id, AckStatus::Invalid, rejection.detail)));
-            }
-        };
-        let id = idea.idea_id.to_ascii_lowercase();
-        let settings = &self.shared.settings;
-        let mut state = self.shared.state.lock().await;
-        if let Some(existing) = self.shared.store.idea(&id).await? {
-            if existing.bench_id != bench.as_str() {
-                return Ok(Some(self.refused(
-                    id,
-                    AckStatus::Invalid,
-                    "idea_id already used by another bench".into(),
-                )));
-            }
-            debug!(bench.id = %bench, idea.id = %id, "idea sent again; same answer");
-            return Ok(Some(accepted(&existing)));
-        }
-        let chars = idea.text.trim().chars().count();
-        if chars < settings.text_min_chars || chars > settings.text_max_chars {
-            let detail = format!(
-                "text must have {}-{} characters, not {chars}",
-                settings.text_min_chars, settings.text_max_chars
-            );
-            return Ok(Some(self.refused(id, AckStatus::Invalid, detail)));
-        }
-        let now = self.now();
-        if let Err(wait) = state.bench_limits.take(bench.as_str(), now) {
-            info!(bench.id = %bench, retry_after.seconds = wait.as_secs(), "idea refused: bench over its rate limit");
-            let detail = format!("too many ideas from this bench; send again in {} s", wait.as_secs());
-            let mut ack = self.refused(id, AckStatus::RateLimited, detail);
-            ack.retry_after_s = Some(wait.as_secs());
-            return Ok(Some(ack));
-        }
-        let stored = self.store_new(&mut state, bench, id, idea, received_at, now).await;
-        if stored.is_err() {
-            state.bench_limits.refund(bench.as_str());
-        }
-        let (record, changes) = stored?;
-        drop(state);
-        self.announce(&changes).await;
-        let ack = accepted(&record);
-        self.count_ack(ack.status);
-        info!(bench.id = %bench, idea.code = %record.tracking_code, idea.state = %record.state, "idea received");
-        Ok(Some(ack))
-    }
-
-    async fn store_new(
-        &self,
-        state: &mut State,
-        bench: &BenchId,
-        id: String,
-        idea: IdeaSubmission,
-        received_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(IdeaRecord, Vec<IdeaEvent>), StoreError> {
-        let store = &self.shared.store;
-        let municipality = self
-            .shared
-            .fleet
-            .get(bench.as_str())
-            .map_or_else(String::new, |b| b.municipality.clone());
-        let prefix = format!("{}-{}", text::code_prefix(&municipality), received_at.year());
-        let number = store.next_tracking_number(&prefix).await?;
-        let consent = idea.contact.as_ref().is_some_and(|c| c.consent);
-        let mut record = IdeaRecord {
-            tracking_code: format!("{prefix}-{number:04}"),
-            bench_id: bench.to_string(),
-            municipality,
-            submitted_at: idea.ts,
-            received_at,
-            fingerprint: text::fingerprint(&idea.text),
-            text: idea.text,
-            category: idea.category,
-            lang: idea.lang,
-            contact: idea.contact.filter(|c| c.consent),
-            consent,
-            duplicate_of: None,
-            state: IdeaState::Received,
-            org_id: None,
-            offered_to: Vec::new(),
-            excluded: Vec::new(),
-            attempts: 0,
-            rule: None,
-            rule_version: None,
-            confirm_within_s: None,
-            act_within_s: None,
-            deadline: None,
-            flag: None,
-            updated_at: now,
-            confirmed_at: None,
-            completed_at: None,
-            id,
-        };
-        let actor = format!("bench:{bench}");
-        let mut events = vec![lifecycle::event(
-            &record,
-            now,
-            &actor,
-            "received",
-            None,
-            None,
-            &Notes::default(),
-        )];
-        let folded = text::fold(&record.text);
-        let blocked = self
-            .shared
-            .settings
-            .blocklist
-            .iter()
-            .find(|w| text::has_keyword(&folded, w));
-        let mut cursor = None;
-        if let Some(word) = blocked {
-            record.state = IdeaState::Held;
-            record.flag = Some(format!("blocklisted: {word}"));
-            events.push(lifecycle::event(
-                &record,
-                now,
-                "system",
-                "held",
-                Some(IdeaState::Received),
-                None,
-                &Notes::default(),
-            ));
-        } else if let Some(original) = store.idea_by_fingerprint(&record.fingerprint).await? {
-            record.state = IdeaState::Duplicate;
-            record.duplicate_of = Some(original.id.clone());
-            let notes = Notes {
-                public: Some(format!(
-                    "The same idea was already submitted as {}.",
-                    original.tracking_code
-                )),
-                ..Notes::default()
-            };
-            events.push(lifecycle::event(
-                &record,
-                now,
-                "system",
-                "duplicate",
-                Some(IdeaState::Received),
-                None,
-                &notes,
-            ));
-        } else {
-            let (routed, c) = self.route(state, &mut record, now, "system").await?;
-            events.extend(routed);
-            cursor = c;
-        }
-        let write = RoutingWrite {
-            ideas: vec![record.clone()],
-            events: events.clone(),
-            cursors: cursor.clone().into_iter().collect(),
-            ..RoutingWrite::default()
-        };
-        store.routing_write(&write).await?;
-        if let Some((key, position)) = cursor {
-            state.cursors.insert(key, position);
-        }
-        Ok((record, events))
-    }
-
     /// Chooses organisations for an idea that needs routing and applies the decision. Returns
     /// the events and the round-robin position to keep (once written).
     async fn route(
@@ -593,32 +370,6 @@ impl Routing {
                 loads: &loads,
             },
         ))
-    }
-
-    fn refused(&self, idea_id: String, status: AckStatus, reason: String) -> IdeaAck {
-        self.count_ack(status);
-        IdeaAck {
-            v: protocol::PAYLOAD_VERSION,
-            idea_id,
-            tracking_code: None,
-            status,
-            reason: Some(reason),
-            retry_after_s: None,
-        }
-    }
-
-    fn count_ack(&self, status: AckStatus) {
-        let status = match status {
-            AckStatus::Received => "received",
-            AckStatus::Duplicate => "duplicate",
-            AckStatus::RateLimited => "rate_limited",
-            AckStatus::Invalid => "invalid",
-        };
-        self.shared
-            .metrics
-            .ideas_submitted
-            .get_or_create(&StatusLabel { status })
-            .inc();
     }
 
     /// Counts transitions and tells live clients, after a write.
@@ -793,215 +544,6 @@ impl Routing {
         Ok(view::public(&idea, original, &events, &organisations))
     }
 
-    // --- Organisations ---
-
-    /// Every organisation, by id.
-    pub async fn organisations(&self) -> BTreeMap<String, Organisation> {
-        self.shared.state.lock().await.organisations.clone()
-    }
-
-    /// Records an application to join the network (state `applied`).
-    pub async fn apply(&self, application: Application) -> Result<Organisation, RoutingError> {
-        let errors = application.validate(&self.shared.fleet);
-        if !errors.is_empty() {
-            return Err(RoutingError::Invalid(errors));
-        }
-        let now = self.now();
-        let mut state = self.shared.state.lock().await;
-        let base = view::slug(&application.name);
-        let id = (1..)
-            .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
-            .find(|id| !state.organisations.contains_key(id))
-            .unwrap_or(base);
-        let org = application.into_organisation(id, now);
-        let write = RoutingWrite {
-            organisations: vec![org.clone()],
-            audit: vec![RoutingAudit {
-                id: 0,
-                at: now,
-                actor: "public".into(),
-                action: "organisation.apply".into(),
-                subject: org.id.clone(),
-                detail: serde_json::json!({ "name": org.name, "municipalities": org.municipalities }),
-            }],
-            ..RoutingWrite::default()
-        };
-        self.shared.store.routing_write(&write).await?;
-        state.organisations.insert(org.id.clone(), org.clone());
-        info!(org.id = %org.id, "organisation applied to join");
-        Ok(org)
-    }
-
-    /// An operator's decision on an organisation: `approve` (applied → active), `reject`
-    /// (applied → rejected), `suspend` (active → suspended), `reactivate` (suspended → active).
-    pub async fn decide_organisation(
-        &self,
-        actor: &str,
-        id: &str,
-        decision: &str,
-        note: Option<String>,
-    ) -> Result<Organisation, RoutingError> {
-        let now = self.now();
-        let mut state = self.shared.state.lock().await;
-        let org = state
-            .organisations
-            .get(id)
-            .ok_or_else(|| RoutingError::UnknownOrganisation(id.to_owned()))?;
-        let to = match (decision, org.state) {
-            ("approve", OrgState::Applied) | ("reactivate", OrgState::Suspended) => OrgState::Active,
-            ("reject", OrgState::Applied) => OrgState::Rejected,
-            ("suspend", OrgState::Active) => OrgState::Suspended,
-            (_, from) => {
-                return Err(RoutingError::Conflict(format!(
-                    "cannot {decision} an organisation that is {}",
-                    from.as_str()
-                )));
-            }
-        };
-        let mut next = org.clone();
-        let from = next.state;
-        next.state = to;
-        next.updated_at = now;
-        next.decided_by = Some(actor.to_owned());
-        next.note = note.clone();
-        let write = RoutingWrite {
-            organisations: vec![next.clone()],
-            audit: vec![RoutingAudit {
-                id: 0,
-                at: now,
-                actor: actor.to_owned(),
-                action: format!("organisation.{decision}"),
-                subject: id.to_owned(),
-                detail: serde_json::json!({ "from": from.as_str(), "to": to.as_str(), "note": note }),
-            }],
-            ..RoutingWrite::default()
-        };
-        self.shared.store.routing_write(&write).await?;
-        state.organisations.insert(id.to_owned(), next.clone());
-        info!(org.id = %id, org.state = to.as_str(), user.sub = %actor, "organisation {decision}d");
-        if to == OrgState::Suspended {
-            self.withdraw_offers(&mut state, id, actor, now).await?;
-        }
-        Ok(next)
-    }
-
-    /// Takes back what a suspended organisation is offered: each idea goes to its other offers,
-    /// or is routed again without it. One write per idea; an idea left behind by a failed write
-    /// is re-offered when its deadline passes.
-    async fn withdraw_offers(
-        &self,
-        state: &mut State,
-        org: &str,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), RoutingError> {
-        let filter = IdeaFilter {
-            states: vec![IdeaState::Offered],
-            org: Some(org.to_owned()),
-            limit: 10_000,
-            ..IdeaFilter::default()
-        };
-        for mut idea in self.shared.store.ideas(&filter).await? {
-            if !idea.offered_to.iter().any(|o| o == org) {
-                continue;
-            }
-            idea.offered_to.retain(|o| o != org);
-            idea.excluded.push(org.to_owned());
-            idea.updated_at = now;
-            let notes = Notes {
-                internal: Some("organisation suspended".into()),
-                ..Notes::default()
-            };
-            let mut events = vec![lifecycle::event(
-                &idea,
-                now,
-                actor,
-                "withdrawn",
-                Some(IdeaState::Offered),
-                Some(org),
-                &notes,
-            )];
-            let mut cursor = None;
-            if idea.offered_to.is_empty() {
-                let (routed, c) = self.route(state, &mut idea, now, actor).await?;
-                events.extend(routed);
-                cursor = c;
-            }
-            let write = RoutingWrite {
-                ideas: vec![idea.clone()],
-                events: events.clone(),
-                cursors: cursor.clone().into_iter().collect(),
-                ..RoutingWrite::default()
-            };
-            self.shared.store.routing_write(&write).await?;
-            if let Some((key, position)) = cursor {
-                state.cursors.insert(key, position);
-            }
-            info!(idea.code = %idea.tracking_code, org.id = %org, idea.state = %idea.state, "offer withdrawn from a suspended organisation");
-            self.announce(&events).await;
-        }
-        Ok(())
-    }
-
-    /// Routing audit entries, newest first.
-    pub async fn audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoutingAudit>, RoutingError> {
-        Ok(self.shared.store.routing_audit(before, limit).await?)
-    }
-
-    // --- Rules ---
-
-    /// The rule set in force (version 0, empty, before anyone set one).
-    pub async fn rules(&self) -> RuleSetRecord {
-        self.shared.state.lock().await.rules.clone()
-    }
-
-    /// Earlier versions, newest first.
-    pub async fn rule_versions(&self, limit: u32) -> Result<Vec<RuleSetRecord>, RoutingError> {
-        Ok(self.shared.store.rule_sets(limit).await?)
-    }
-
-    /// Replaces the whole rule set, as a new version.
-    pub async fn set_rules(&self, actor: &str, rules: RuleSet) -> Result<RuleSetRecord, RoutingError> {
-        let mut state = self.shared.state.lock().await;
-        let errors = rules.validate(&state.organisations, &self.shared.fleet);
-        if !errors.is_empty() {
-            return Err(RoutingError::Invalid(errors));
-        }
-        let record = RuleSetRecord {
-            version: state.rules.version + 1,
-            rules,
-            created_by: actor.to_owned(),
-            created_at: self.now(),
-        };
-        let write = RoutingWrite {
-            rule_set: Some(record.clone()),
-            ..RoutingWrite::default()
-        };
-        self.shared.store.routing_write(&write).await?;
-        state.rules = record.clone();
-        info!(routing.version = record.version, routing.rules = record.rules.rules.len(), user.sub = %actor, "routing rules replaced");
-        Ok(record)
-    }
-
-    /// Runs an idea through `rules` (the set in force when `None`) without changing anything,
-    /// and explains the outcome. A past idea is routed as it would be now, without the
-    /// organisations that already declined it.
-    pub async fn test_rules(
-        &self,
-        facts: &IdeaFacts,
-        excluded: &[String],
-        rules: Option<&RuleSet>,
-    ) -> Result<Decision, RoutingError> {
-        let state = self.shared.state.lock().await;
-        if let Some(rules) = rules {
-            let errors = rules.validate(&state.organisations, &self.shared.fleet);
-            if !errors.is_empty() {
-                return Err(RoutingError::Invalid(errors));
-            }
-        }
-        Ok(self.decide(&state, facts, excluded, rules).await?)
-    }
-
     /// Ideas per municipality, category and state, and the median time to confirm per
     /// organisation, for ideas received in `from <= received_at < to`.
     pub async fn report(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<IdeaReport, RoutingError> {
@@ -1014,19 +556,3 @@ impl Routing {
 
 /// The receiving end of the kiosk queue, for [`Routing::load`] callers.
 pub struct Inputs(mpsc::Receiver<Submission>);
-
-/// The ack for an accepted (stored) idea.
-fn accepted(idea: &IdeaRecord) -> IdeaAck {
-    IdeaAck {
-        v: protocol::PAYLOAD_VERSION,
-        idea_id: idea.id.clone(),
-        tracking_code: Some(idea.tracking_code.clone()),
-        status: if idea.state == IdeaState::Duplicate {
-            AckStatus::Duplicate
-        } else {
-            AckStatus::Received
-        },
-        reason: None,
-        retry_after_s: None,
-    }
-}
