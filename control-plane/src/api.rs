@@ -86,6 +86,8 @@ pub struct ApiConfig {
     /// When set, `/metrics` needs `Authorization: Bearer <this>` (a static scrape token, not a
     /// JWT); otherwise it is open like `/healthz`.
     pub metrics_token: Option<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (see [`ideas::ClientAddr`]).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ApiConfig {
@@ -95,6 +97,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             events_keep_alive: Duration::from_secs(15),
             metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -236,6 +236,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             body_limit_bytes: settings.api.body_limit_bytes,
             request_timeout: Duration::from_secs(settings.api.request_timeout_s),
             metrics_token: settings.api.metrics_token.clone(),
+            trusted_proxies: settings.api.trusted_proxies.clone(),
             ..api::ApiConfig::default()
         },
         shutdown: shutdown.clone(),

@@ -43,6 +43,9 @@ pub struct ApiSettings {
     /// When set, `/metrics` needs `Authorization: Bearer <this>`; otherwise it is open.
     /// Prefer `BENCHFLEET_METRICS_TOKEN` to keeping it in the file.
     pub metrics_token: Option<String>,
+    /// Reverse proxies in front of the API: for requests from these addresses the client is the
+    /// last address in `X-Forwarded-For` (public routes are rate-limited per client address).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +114,7 @@ impl std::fmt::Debug for ApiSettings {
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("request_timeout_s", &self.request_timeout_s)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[redacted]"))
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -122,6 +126,7 @@ impl Default for ApiSettings {
             body_limit_bytes: 64 * 1024,
             request_timeout_s: 30,
             metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -344,6 +349,10 @@ request_timeout_s = 30
 # When set, /metrics needs `Authorization: Bearer <token>` (a static scrape token for Prometheus).
 # Prefer the environment: BENCHFLEET_METRICS_TOKEN.
 # metrics_token = "a-long-random-string"
+# Reverse proxies in front of the API (e.g. the TLS terminator). For requests from these
+# addresses the client is the last address in X-Forwarded-For; otherwise every client behind the
+# proxy would share one rate limit on the public routes (applications, idea status).
+trusted_proxies = []
 
 [mqtt]
 # Address of the embedded MQTT broker. Loopback by default, as Mosquitto 2 does;

@@ -427,20 +427,35 @@ pub(super) async fn report(
     Ok(Json(s.routing.report(q.from, q.to).await?))
 }
 
-/// The address a public request came from, to rate-limit it.
+/// The address a public request came from, to rate-limit it: the peer, or for a request from a
+/// trusted proxy the last address in its `X-Forwarded-For` (the one that proxy appended; earlier
+/// entries are the client's to forge).
 pub(super) struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         // Without connection info (in-process tests) every caller shares one bucket.
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
-        ))
+        let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else {
+            return Ok(Self("unknown".to_owned()));
+        };
+        let forwarded = state
+            .config
+            .trusted_proxies
+            .contains(&peer)
+            .then(|| {
+                parts
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+                    .next_back()
+            })
+            .flatten();
+        Ok(Self(forwarded.unwrap_or(peer).to_string()))
     }
 }
 

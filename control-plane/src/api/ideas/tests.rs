@@ -402,3 +402,47 @@ async fn applications_are_validated_and_public_routes_rate_limited(h: &Harness) 
 }
 
 on_both_backends!(applications_are_validated_and_public_routes_rate_limited);
+
+/// Behind a trusted proxy the client is the address the proxy appended to `X-Forwarded-For`;
+/// from anyone else the header is ignored (it would let a client pick its own bucket).
+#[tokio::test]
+async fn the_rate_limit_keys_on_the_client_behind_a_trusted_proxy() {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+
+    let mut h = Harness::sqlite().await;
+    h.state.config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let lookup = |peer: &str, forwarded: &str| {
+        let mut req = Request::get("/api/v1/public/ideas/MOS-2026-0001")
+            .header("x-forwarded-for", forwarded)
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        req
+    };
+    let burst = |peer: &'static str, forwarded: fn(usize) -> String| {
+        let h = &h;
+        async move {
+            for n in 0..30 {
+                let (status, _, _) = h.send(lookup(peer, &forwarded(n))).await;
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    return n;
+                }
+                assert_eq!(status, StatusCode::NOT_FOUND);
+            }
+            30
+        }
+    };
+    // The proxy's own entry is the last one; what the client put before it does not count.
+    assert_eq!(
+        burst("127.0.0.1:40000", |n| format!("10.9.9.{n}, 198.51.100.7")).await,
+        20
+    );
+    // Another client behind the same proxy has its own bucket.
+    assert_eq!(burst("127.0.0.1:40001", |_| "198.51.100.8".into()).await, 20);
+    // An untrusted peer cannot choose its bucket with the header.
+    assert_eq!(burst("192.0.2.7:5000", |n| format!("203.0.113.{n}")).await, 20);
+    h.stop().await;
+}
