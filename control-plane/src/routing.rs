@@ -348,6 +348,37 @@ impl Routing {
         Ok((events, cursor))
     }
 
+    /// Routes `idea` first when it needs it (its events follow `events`), then writes the idea
+    /// and all its events in one transaction and keeps the round-robin position it used. Returns
+    /// the events written.
+    async fn settle(
+        &self,
+        state: &mut State,
+        idea: &mut IdeaRecord,
+        mut events: Vec<IdeaEvent>,
+        needs_routing: bool,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Vec<IdeaEvent>, StoreError> {
+        let mut cursor = None;
+        if needs_routing {
+            let (routed, c) = self.route(state, idea, now, actor).await?;
+            events.extend(routed);
+            cursor = c;
+        }
+        let write = RoutingWrite {
+            ideas: vec![idea.clone()],
+            events,
+            cursors: cursor.clone().into_iter().collect(),
+            ..RoutingWrite::default()
+        };
+        self.shared.store.routing_write(&write).await?;
+        if let Some((key, position)) = cursor {
+            state.cursors.insert(key, position);
+        }
+        Ok(write.events)
+    }
+
     async fn decide(
         &self,
         state: &State,
@@ -419,23 +450,9 @@ impl Routing {
             let Some((kind, step)) = lifecycle::expire(&mut idea, now) else {
                 continue;
             };
-            let mut events = step.events;
-            let mut cursor = None;
-            if step.needs_routing {
-                let (routed, c) = self.route(&state, &mut idea, now, "system").await?;
-                events.extend(routed);
-                cursor = c;
-            }
-            let write = RoutingWrite {
-                ideas: vec![idea.clone()],
-                events: events.clone(),
-                cursors: cursor.clone().into_iter().collect(),
-                ..RoutingWrite::default()
-            };
-            self.shared.store.routing_write(&write).await?;
-            if let Some((key, position)) = cursor {
-                state.cursors.insert(key, position);
-            }
+            let events = self
+                .settle(&mut state, &mut idea, step.events, step.needs_routing, now, "system")
+                .await?;
             if kind != "none" {
                 self.shared
                     .metrics
@@ -486,23 +503,16 @@ impl Routing {
             }
         }
         let step = lifecycle::act(&mut idea, &action, actor, notes, now)?;
-        let mut events = step.events;
-        let mut cursor = None;
-        if step.needs_routing {
-            let (routed, c) = self.route(&state, &mut idea, now, &actor.subject).await?;
-            events.extend(routed);
-            cursor = c;
-        }
-        let write = RoutingWrite {
-            ideas: vec![idea.clone()],
-            events: events.clone(),
-            cursors: cursor.clone().into_iter().collect(),
-            ..RoutingWrite::default()
-        };
-        self.shared.store.routing_write(&write).await?;
-        if let Some((key, position)) = cursor {
-            state.cursors.insert(key, position);
-        }
+        let events = self
+            .settle(
+                &mut state,
+                &mut idea,
+                step.events,
+                step.needs_routing,
+                now,
+                &actor.subject,
+            )
+            .await?;
         drop(state);
         info!(idea.code = %idea.tracking_code, idea.action = action.as_str(), idea.state = %idea.state, user.sub = %actor.subject, "idea action");
         self.announce(&events).await;

@@ -9,7 +9,7 @@ use protocol::idea::{AckStatus, IdeaAck, IdeaSubmission};
 use protocol::{BenchId, IdeaState};
 use tracing::{debug, info, warn};
 
-use super::{IdeaEvent, IdeaRecord, MAX_RETRY, Notes, Routing, RoutingWrite, State, Submission, lifecycle, text, view};
+use super::{IdeaEvent, IdeaRecord, MAX_RETRY, Notes, Routing, State, Submission, lifecycle, text, view};
 use crate::metrics::StatusLabel;
 use crate::store::StoreError;
 
@@ -157,7 +157,7 @@ impl Routing {
             .blocklist
             .iter()
             .find(|w| text::has_keyword(&folded, w));
-        let mut cursor = None;
+        let mut needs_routing = false;
         if let Some(word) = blocked {
             record.state = IdeaState::Held;
             record.flag = Some(format!("blocklisted: {word}"));
@@ -190,20 +190,11 @@ impl Routing {
                 &notes,
             ));
         } else {
-            let (routed, c) = self.route(state, &mut record, now, "system").await?;
-            events.extend(routed);
-            cursor = c;
+            needs_routing = true;
         }
-        let write = RoutingWrite {
-            ideas: vec![record.clone()],
-            events: events.clone(),
-            cursors: cursor.clone().into_iter().collect(),
-            ..RoutingWrite::default()
-        };
-        store.routing_write(&write).await?;
-        if let Some((key, position)) = cursor {
-            state.cursors.insert(key, position);
-        }
+        let events = self
+            .settle(state, &mut record, events, needs_routing, now, "system")
+            .await?;
         Ok((record, events))
     }
 

@@ -132,7 +132,7 @@ impl Routing {
                 internal: Some("organisation suspended".into()),
                 ..Notes::default()
             };
-            let mut events = vec![lifecycle::event(
+            let withdrawn = lifecycle::event(
                 &idea,
                 now,
                 actor,
@@ -140,23 +140,11 @@ impl Routing {
                 Some(IdeaState::Offered),
                 Some(org),
                 &notes,
-            )];
-            let mut cursor = None;
-            if idea.offered_to.is_empty() {
-                let (routed, c) = self.route(state, &mut idea, now, actor).await?;
-                events.extend(routed);
-                cursor = c;
-            }
-            let write = RoutingWrite {
-                ideas: vec![idea.clone()],
-                events: events.clone(),
-                cursors: cursor.clone().into_iter().collect(),
-                ..RoutingWrite::default()
-            };
-            self.shared.store.routing_write(&write).await?;
-            if let Some((key, position)) = cursor {
-                state.cursors.insert(key, position);
-            }
+            );
+            let needs_routing = idea.offered_to.is_empty();
+            let events = self
+                .settle(state, &mut idea, vec![withdrawn], needs_routing, now, actor)
+                .await?;
             info!(idea.code = %idea.tracking_code, org.id = %org, idea.state = %idea.state, "offer withdrawn from a suspended organisation");
             self.announce(&events).await;
         }
