@@ -16,7 +16,8 @@ use super::ideas::{ClientAddr, admit};
 use super::openapi::describe;
 use super::ota::AuditQuery;
 use super::problem::{ApiError, Json as JsonBody, Path, Query};
-use crate::routing::{Application, OrgState, Organisation, RoutingAudit};
+use crate::ota::AuditEntry;
+use crate::routing::{Application, OrgState, Organisation};
 
 /// How long an organisation member's token stays valid.
 const MEMBER_TOKEN_TTL: Duration = Duration::from_secs(90 * 86_400);
@@ -68,7 +69,7 @@ pub struct MemberToken {
 /// A page of the routing audit log, newest first.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoutingAuditPage {
-    pub items: Vec<RoutingAudit>,
+    pub items: Vec<AuditEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before: Option<i64>,
 }

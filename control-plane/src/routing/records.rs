@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use protocol::IdeaState;
 use protocol::idea::Contact;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::rules::RuleSet;
 
@@ -144,19 +143,9 @@ pub struct IdeaEvent {
     pub internal_note: Option<String>,
 }
 
-/// An operator's action on the network itself (`routing_audit`): organisation decisions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RoutingAudit {
-    /// Assigned by the store; 0 before it is written.
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    /// e.g. `organisation.approve`, `organisation.suspend`.
-    pub action: String,
-    pub subject: String,
-    #[schema(value_type = Object)]
-    pub detail: Value,
-}
+/// An operator's action on the network itself (`routing_audit`): organisation decisions. The
+/// same entry as OTA's audit log, in a table of its own.
+pub type RoutingAudit = crate::ota::AuditEntry;
 
 /// Everything one routing change writes, applied in one transaction.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -618,16 +618,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        for a in &write.audit {
-            sqlx::query("INSERT INTO ota_audit (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(truncate_to_millis(a.at))
-                .bind(&a.actor)
-                .bind(&a.action)
-                .bind(&a.subject)
-                .bind(Json(&a.detail))
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_audit(&mut tx, "ota_audit", &write.audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -718,26 +709,7 @@ impl Store for PgStore {
     }
 
     async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, action, subject, detail FROM ota_audit WHERE id < $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    subject: row.try_get("subject")?,
-                    detail: row.try_get::<Json<_>, _>("detail")?.0,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?)
+        audit_page(&self.pool, "ota_audit", before, limit).await
     }
 
     // --- Idea routing (see `postgres/routing.rs`) ---
@@ -799,7 +771,7 @@ impl Store for PgStore {
     }
 
     async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoutingAudit>> {
-        routing::audit(&self.pool, before, limit).await
+        audit_page(&self.pool, "routing_audit", before, limit).await
     }
 }
 
@@ -916,4 +888,48 @@ fn status_event_from_row(row: &PgRow) -> Result<StatusEvent, sqlx::Error> {
         config_version: row.try_get("config_version")?,
         until: row.try_get("until")?,
     })
+}
+
+/// Appends audit entries to `table` (`ota_audit` or `routing_audit`, which share their columns).
+pub(super) async fn insert_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    table: &'static str,
+    entries: &[AuditEntry],
+) -> Result<()> {
+    let sql = format!("INSERT INTO {table} (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)");
+    for a in entries {
+        sqlx::query(&sql)
+            .bind(truncate_to_millis(a.at))
+            .bind(&a.actor)
+            .bind(&a.action)
+            .bind(&a.subject)
+            .bind(Json(&a.detail))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Entries of `table` with `id < before`, newest first, at most `limit`.
+async fn audit_page(pool: &PgPool, table: &'static str, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
+    let sql =
+        format!("SELECT id, at, actor, action, subject, detail FROM {table} WHERE id < $1 ORDER BY id DESC LIMIT $2");
+    let rows = sqlx::query(&sql)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            Ok(AuditEntry {
+                id: row.try_get("id")?,
+                at: row.try_get("at")?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                subject: row.try_get("subject")?,
+                detail: row.try_get::<Json<_>, _>("detail")?.0,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
 }

@@ -464,16 +464,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        for a in &write.audit {
-            sqlx::query("INSERT INTO ota_audit (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .bind(millis(a.at))
-                .bind(&a.actor)
-                .bind(&a.action)
-                .bind(&a.subject)
-                .bind(json_text(&a.detail)?)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_audit(&mut tx, "ota_audit", &write.audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -568,26 +559,7 @@ impl Store for SqliteStore {
     }
 
     async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, action, subject, detail FROM ota_audit WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    at: time_from_millis(row.try_get("at")?)?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    subject: row.try_get("subject")?,
-                    detail: from_json_text(row.try_get("detail")?)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?)
+        audit_page(&self.pool, "ota_audit", before, limit).await
     }
 
     // --- Idea routing (see `sqlite/routing.rs`) ---
@@ -649,7 +621,7 @@ impl Store for SqliteStore {
     }
 
     async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoutingAudit>> {
-        routing::audit(&self.pool, before, limit).await
+        audit_page(&self.pool, "routing_audit", before, limit).await
     }
 }
 
@@ -736,4 +708,53 @@ fn status_event_from_row(row: &SqliteRow) -> Result<StatusEvent, sqlx::Error> {
             .map(time_from_millis)
             .transpose()?,
     })
+}
+
+/// Appends audit entries to `table` (`ota_audit` or `routing_audit`, which share their columns).
+pub(super) async fn insert_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    table: &'static str,
+    entries: &[AuditEntry],
+) -> Result<()> {
+    let sql = format!("INSERT INTO {table} (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)");
+    for a in entries {
+        sqlx::query(&sql)
+            .bind(millis(a.at))
+            .bind(&a.actor)
+            .bind(&a.action)
+            .bind(&a.subject)
+            .bind(json_text(&a.detail)?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Entries of `table` with `id < before`, newest first, at most `limit`.
+async fn audit_page(
+    pool: &SqlitePool,
+    table: &'static str,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
+    let sql =
+        format!("SELECT id, at, actor, action, subject, detail FROM {table} WHERE id < ?1 ORDER BY id DESC LIMIT ?2");
+    let rows = sqlx::query(&sql)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            Ok(AuditEntry {
+                id: row.try_get("id")?,
+                at: time_from_millis(row.try_get("at")?)?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                subject: row.try_get("subject")?,
+                detail: from_json_text(row.try_get("detail")?)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
 }

@@ -12,7 +12,7 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::routing::{
-    IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, Organisation, RoutingAudit, RoutingWrite, RuleSet, RuleSetRecord,
+    IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, Organisation, RoutingWrite, RuleSet, RuleSetRecord,
 };
 use crate::store::routing_sql::{
     EVENT_COLUMNS, IDEA_COLUMNS, ORG_COLUMNS, confirm_millis, conflict_on_unique, decode_idea_state, decode_org_state,
@@ -136,16 +136,7 @@ pub(super) async fn write(pool: &PgPool, write: &RoutingWrite) -> Result<()> {
             .execute(&mut *tx)
             .await?;
     }
-    for a in &write.audit {
-        sqlx::query("INSERT INTO routing_audit (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)")
-            .bind(truncate_to_millis(a.at))
-            .bind(&a.actor)
-            .bind(&a.action)
-            .bind(&a.subject)
-            .bind(Json(&a.detail))
-            .execute(&mut *tx)
-            .await?;
-    }
+    super::insert_audit(&mut tx, "routing_audit", &write.audit).await?;
     for (key, position) in &write.cursors {
         sqlx::query(
             "INSERT INTO routing_cursors (key, position) VALUES ($1, $2) \
@@ -370,29 +361,6 @@ pub(super) async fn confirm_times(pool: &PgPool, from: DateTime<Utc>, to: DateTi
         .into_iter()
         .map(|(org, received, confirmed)| (org, confirm_millis(received, confirmed)))
         .collect())
-}
-
-pub(super) async fn audit(pool: &PgPool, before: Option<i64>, limit: u32) -> Result<Vec<RoutingAudit>> {
-    let rows = sqlx::query(
-        "SELECT id, at, actor, action, subject, detail FROM routing_audit WHERE id < $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind(before.unwrap_or(i64::MAX))
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            Ok(RoutingAudit {
-                id: row.try_get("id")?,
-                at: row.try_get("at")?,
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                subject: row.try_get("subject")?,
-                detail: row.try_get::<Json<_>, _>("detail")?.0,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?)
 }
 
 fn idea_from_row(row: &PgRow) -> Result<IdeaRecord, sqlx::Error> {

@@ -9,9 +9,7 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{bound, from_json_text, json_text, millis, time_from_millis};
-use crate::routing::{
-    IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, Organisation, RoutingAudit, RoutingWrite, RuleSetRecord,
-};
+use crate::routing::{IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, Organisation, RoutingWrite, RuleSetRecord};
 use crate::store::routing_sql::{
     EVENT_COLUMNS, IDEA_COLUMNS, ORG_COLUMNS, confirm_millis, conflict_on_unique, decode_idea_state, decode_org_state,
     insert_sql, keyset_before, sort_counts, state_list, upsert_sql,
@@ -133,16 +131,7 @@ pub(super) async fn write(pool: &SqlitePool, write: &RoutingWrite) -> Result<()>
             .execute(&mut *tx)
             .await?;
     }
-    for a in &write.audit {
-        sqlx::query("INSERT INTO routing_audit (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .bind(millis(a.at))
-            .bind(&a.actor)
-            .bind(&a.action)
-            .bind(&a.subject)
-            .bind(json_text(&a.detail)?)
-            .execute(&mut *tx)
-            .await?;
-    }
+    super::insert_audit(&mut tx, "routing_audit", &write.audit).await?;
     for (key, position) in &write.cursors {
         sqlx::query(
             "INSERT INTO routing_cursors (key, position) VALUES (?1, ?2) \
@@ -377,29 +366,6 @@ pub(super) async fn confirm_times(
                 org,
                 confirm_millis(time_from_millis(received)?, time_from_millis(confirmed)?),
             ))
-        })
-        .collect::<Result<_, sqlx::Error>>()?)
-}
-
-pub(super) async fn audit(pool: &SqlitePool, before: Option<i64>, limit: u32) -> Result<Vec<RoutingAudit>> {
-    let rows = sqlx::query(
-        "SELECT id, at, actor, action, subject, detail FROM routing_audit WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
-    )
-    .bind(before.unwrap_or(i64::MAX))
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            Ok(RoutingAudit {
-                id: row.try_get("id")?,
-                at: time_from_millis(row.try_get("at")?)?,
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                subject: row.try_get("subject")?,
-                detail: from_json_text(row.try_get("detail")?)?,
-            })
         })
         .collect::<Result<_, sqlx::Error>>()?)
 }
