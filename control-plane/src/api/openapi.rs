@@ -32,7 +32,14 @@ pub const BEARER: &str = "bearer";
                        names the parameter at fault. Unknown query parameters are refused.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem, BenchStateEvent, TelemetryEvent, LaggedEvent, crate::routing::IdeaChange)),
+    components(schemas(
+        Problem,
+        BenchStateEvent,
+        TelemetryEvent,
+        LaggedEvent,
+        protocol::api::ReportFormat,
+        crate::routing::IdeaChange
+    )),
     tags(
         (name = "benches", description = "The fleet, bench by bench"),
         (name = "telemetry", description = "Time-bucketed telemetry history"),

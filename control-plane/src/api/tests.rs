@@ -435,6 +435,17 @@ async fn spec_and_router_agree() {
     assert!(spec["components"]["schemas"]["Problem"].is_object());
     assert!(spec["components"]["schemas"]["Bench"].is_object());
 
+    // Every schema reference resolves.
+    let text = spec.to_string();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for name in text
+        .split("#/components/schemas/")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap())
+    {
+        assert!(schemas.contains_key(name), "dangling schema reference {name}");
+    }
+
     let paths = spec["paths"].as_object().unwrap();
     let served: BTreeSet<_> = paths
         .iter()
