@@ -403,8 +403,8 @@ impl Routing {
         ))
     }
 
-    /// Counts transitions and tells live clients, after a write.
-    async fn announce(&self, events: &[IdeaEvent]) {
+    /// Counts the transitions of `idea` and tells live clients, after a write.
+    async fn announce(&self, idea: &IdeaRecord, events: &[IdeaEvent]) {
         for e in events {
             if e.from_state != Some(e.to_state) {
                 self.shared
@@ -416,8 +416,7 @@ impl Routing {
                     .inc();
             }
         }
-        let changes = view::changes(events, &self.shared.store).await;
-        for change in changes {
+        for change in view::changes(idea, events) {
             let _ = self.shared.events.send(change);
         }
         self.refresh_awaiting().await;
@@ -461,7 +460,7 @@ impl Routing {
                     .inc();
                 info!(idea.code = %idea.tracking_code, deadline = kind, idea.state = %idea.state, "idea deadline passed");
             }
-            self.announce(&events).await;
+            self.announce(&idea, &events).await;
             fired += 1;
         }
         Ok(fired)
@@ -515,7 +514,7 @@ impl Routing {
             .await?;
         drop(state);
         info!(idea.code = %idea.tracking_code, idea.action = action.as_str(), idea.state = %idea.state, user.sub = %actor.subject, "idea action");
-        self.announce(&events).await;
+        self.announce(&idea, &events).await;
         Ok(idea)
     }
 

@@ -86,7 +86,7 @@ impl Routing {
         }
         let (record, changes) = stored?;
         drop(state);
-        self.announce(&changes).await;
+        self.announce(&record, &changes).await;
         let ack = accepted(&record);
         self.count_ack(ack.status);
         info!(bench.id = %bench, idea.code = %record.tracking_code, idea.state = %record.state, "idea received");

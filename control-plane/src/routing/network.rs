@@ -146,7 +146,7 @@ impl Routing {
                 .settle(state, &mut idea, vec![withdrawn], needs_routing, now, actor)
                 .await?;
             info!(idea.code = %idea.tracking_code, org.id = %org, idea.state = %idea.state, "offer withdrawn from a suspended organisation");
-            self.announce(&events).await;
+            self.announce(&idea, &events).await;
         }
         Ok(())
     }

@@ -3,7 +3,6 @@
 //! the organisation's name, public notes), on the live event stream and in reports.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use protocol::IdeaState;
@@ -14,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use super::records::{IdeaCount, IdeaEvent, IdeaRecord, OrgState, Organisation};
 use super::rules::IdeaFacts;
 use super::text::{fold, redact};
-use crate::store::Store;
 
 /// Who reads an idea.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,29 +158,21 @@ pub struct IdeaChange {
     pub org_id: Option<String>,
 }
 
-/// The live-stream form of freshly written events.
-pub(super) async fn changes(events: &[IdeaEvent], store: &Arc<dyn Store>) -> Vec<IdeaChange> {
-    let mut known: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut out = Vec::with_capacity(events.len());
-    for e in events {
-        if !known.contains_key(&e.idea_id)
-            && let Ok(Some(idea)) = store.idea(&e.idea_id).await
-        {
-            known.insert(e.idea_id.clone(), (idea.tracking_code, idea.municipality));
-        }
-        let (code, municipality) = known.get(&e.idea_id).cloned().unwrap_or_default();
-        out.push(IdeaChange {
+/// The live-stream form of `idea`'s freshly written events.
+pub(super) fn changes(idea: &IdeaRecord, events: &[IdeaEvent]) -> Vec<IdeaChange> {
+    events
+        .iter()
+        .map(|e| IdeaChange {
             idea_id: e.idea_id.clone(),
-            tracking_code: code,
-            municipality,
+            tracking_code: idea.tracking_code.clone(),
+            municipality: idea.municipality.clone(),
             at: e.at,
             action: e.action.clone(),
             from: e.from_state,
             to: e.to_state,
             org_id: e.org_id.clone(),
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 /// The routing facts of a stored idea.
