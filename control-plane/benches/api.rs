@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use control_plane::settings::Settings;
-use control_plane::store::{Store, TelemetryRow, connect};
+use control_plane::store::{Store, connect};
+use control_plane::telemetry::TelemetryRow;
 use hdrhistogram::Histogram;
 use protocol::token::Secret;
 use protocol::{Claims, Role};

@@ -27,9 +27,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::broker::BrokerHandle;
-use crate::health::PresenceTracker;
 use crate::ingest::Ingest;
 use crate::metrics::{HttpLabel, Metrics};
+use crate::presence::PresenceTracker;
 use crate::store::Store;
 
 pub mod auth;

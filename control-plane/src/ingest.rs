@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::settings::IngestSettings;
-use crate::store::{Store, TelemetryRow};
+use crate::telemetry::{TelemetryRow, TelemetryStore};
 
 /// How long shutdown keeps trying to write what is buffered.
 const SHUTDOWN_FLUSH_DEADLINE: Duration = Duration::from_secs(10);
@@ -41,7 +41,7 @@ struct Shared {
 impl Ingest {
     /// Starts the writer task. It runs until `shutdown`, then flushes what it holds (bounded in time).
     pub fn spawn(
-        store: Arc<dyn Store>,
+        store: Arc<dyn TelemetryStore>,
         settings: IngestSettings,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
@@ -118,7 +118,7 @@ impl Shared {
     }
 }
 
-async fn writer(s: Arc<Shared>, store: Arc<dyn Store>, shutdown: CancellationToken) {
+async fn writer(s: Arc<Shared>, store: Arc<dyn TelemetryStore>, shutdown: CancellationToken) {
     let interval = Duration::from_millis(s.settings.flush_interval_ms);
     let mut backoff = Duration::from_millis(100);
     let mut failing_since: Option<Instant> = None;
@@ -173,7 +173,7 @@ async fn writer(s: Arc<Shared>, store: Arc<dyn Store>, shutdown: CancellationTok
     final_flush(&s, store.as_ref()).await;
 }
 
-async fn final_flush(s: &Shared, store: &dyn Store) {
+async fn final_flush(s: &Shared, store: &dyn TelemetryStore) {
     let deadline = Instant::now() + SHUTDOWN_FLUSH_DEADLINE;
     while len(s) > 0 && Instant::now() < deadline {
         if flush_one(s, store).await.is_err() {
@@ -197,7 +197,7 @@ fn len(s: &Shared) -> usize {
 }
 
 /// Writes the oldest batch; on failure puts it back in front, order kept.
-async fn flush_one(s: &Shared, store: &dyn Store) -> Result<(), crate::store::StoreError> {
+async fn flush_one(s: &Shared, store: &dyn TelemetryStore) -> Result<(), crate::persistence::StoreError> {
     let batch: Vec<TelemetryRow> = {
         let mut buffer = s.lock();
         let n = buffer.rows.len().min(s.settings.batch_size);

@@ -13,20 +13,23 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod api;
+pub mod audit;
 pub mod broker;
-pub mod health;
 pub mod ingest;
 pub mod metrics;
 pub mod ota;
+pub mod persistence;
+pub mod presence;
 pub mod routing;
 pub mod settings;
 pub mod store;
+pub mod telemetry;
 pub mod token;
 
 use broker::{BrokerEvent, Inbound};
-use health::{Input, PresenceTracker};
 use ingest::Ingest;
 use metrics::{Metrics, ReasonLabel};
+use presence::{Input, PresenceTracker};
 use settings::Settings;
 
 /// Why the control plane could not start.

@@ -30,9 +30,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::broker::{BrokerError, BrokerHandle};
-use crate::health::PresenceTracker;
 use crate::metrics::{BenchLabel, Metrics, StatusLabel};
-use crate::store::{Store, StoreError};
+use crate::persistence::StoreError;
+use crate::presence::PresenceTracker;
 
 pub mod delivery;
 pub mod engine;
@@ -43,7 +43,7 @@ pub mod rollout;
 pub use delivery::{BenchConfigRecord, DeliveryState};
 pub use engine::{BenchDiff, RolloutPreview};
 pub use layers::{FieldChange, Scope};
-pub use records::{AuditEntry, IssuedVersion, LayerRecord, OtaWrite};
+pub use records::{AuditEntry, IssuedVersion, LayerRecord, OtaStore, OtaWrite};
 pub use rollout::{Progress, Rollout, RolloutRequest, RolloutState, Strategy, Target};
 
 use engine::{Engine, Plan};
@@ -225,7 +225,7 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn OtaStore>,
     publisher: Arc<dyn Publisher>,
     observer: Arc<dyn Observer>,
     metrics: Arc<Metrics>,
@@ -247,7 +247,7 @@ impl Ota {
     pub async fn start(
         fleet: Arc<Fleet>,
         settings: OtaSettings,
-        store: Arc<dyn Store>,
+        store: Arc<dyn OtaStore>,
         publisher: Arc<dyn Publisher>,
         observer: Arc<dyn Observer>,
         metrics: Arc<Metrics>,

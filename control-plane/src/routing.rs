@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 
 use crate::broker::{BrokerError, BrokerHandle};
 use crate::metrics::{Metrics, StatusLabel};
-use crate::store::{Store, StoreError};
+use crate::persistence::StoreError;
 
 mod clock;
 pub mod demo;
@@ -48,7 +48,8 @@ mod view;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lifecycle::{Actor, IdeaAction, LifecycleError, Notes};
 pub use records::{
-    IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, OrgState, Organisation, RoutingAudit, RoutingWrite, RuleSetRecord,
+    IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, OrgState, Organisation, RoutingAudit, RoutingStore, RoutingWrite,
+    RuleSetRecord,
 };
 pub use rules::{Decision, IdeaFacts, Match, Route, Rule, RuleCheck, RuleSet, Sla, Strategy};
 pub use view::{Application, IdeaChange, IdeaReport, Reader};
@@ -146,7 +147,7 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     public_limits: std::sync::Mutex<TokenBuckets>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn RoutingStore>,
     acks: Arc<dyn AckSender>,
     fleet: Arc<Fleet>,
     metrics: Arc<Metrics>,
@@ -170,7 +171,7 @@ impl Routing {
     pub async fn start(
         fleet: Arc<Fleet>,
         settings: RoutingSettings,
-        store: Arc<dyn Store>,
+        store: Arc<dyn RoutingStore>,
         acks: Arc<dyn AckSender>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
@@ -186,7 +187,7 @@ impl Routing {
     pub async fn load(
         fleet: Arc<Fleet>,
         settings: RoutingSettings,
-        store: Arc<dyn Store>,
+        store: Arc<dyn RoutingStore>,
         acks: Arc<dyn AckSender>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,

@@ -248,9 +248,9 @@ pub fn telemetry(seq: u64, battery_pct: f64) -> String {
 
 /// Telemetry of `bench` from the last hour (and the next, for clock skew), oldest first.
 pub async fn recent_telemetry(
-    store: &dyn control_plane::store::Store,
+    store: &dyn control_plane::telemetry::TelemetryStore,
     bench: &str,
-) -> Vec<control_plane::store::TelemetryRow> {
+) -> Vec<control_plane::telemetry::TelemetryRow> {
     let now = chrono::Utc::now();
     let hour = chrono::Duration::hours(1);
     store
@@ -261,9 +261,9 @@ pub async fn recent_telemetry(
 
 /// Presence changes of `bench` from the last hour, oldest first.
 pub async fn recent_status_events(
-    store: &dyn control_plane::store::Store,
+    store: &dyn control_plane::presence::PresenceStore,
     bench: &str,
-) -> Vec<control_plane::store::StatusEvent> {
+) -> Vec<control_plane::presence::StatusEvent> {
     let now = chrono::Utc::now();
     let hour = chrono::Duration::hours(1);
     store

@@ -15,9 +15,10 @@ use protocol::{BenchInfo, BenchState};
 use super::AppState;
 use super::auth::{Authorized, MintBenchTokens, ReadFleet};
 use super::openapi::describe;
-use super::problem::{ApiError, Path, Query};
-use crate::health::BenchPresence;
-use crate::store::{StatusCursor, StatusEvent, TelemetryRow};
+use super::problem::{ApiError, PathParams, QueryParams};
+use crate::presence::BenchPresence;
+use crate::presence::{StatusCursor, StatusEvent};
+use crate::telemetry::TelemetryRow;
 
 /// Status changes shown with one bench.
 const RECENT_STATUS: u32 = 20;
@@ -37,7 +38,7 @@ const MAX_PAGE: u32 = 500;
 pub(super) async fn list(
     _: Authorized<ReadFleet>,
     State(s): State<AppState>,
-    Query(q): Query<BenchesQuery>,
+    QueryParams(q): QueryParams<BenchesQuery>,
 ) -> Result<Json<Vec<Bench>>, ApiError> {
     let presence = s.presence.snapshot();
     let mut latest: HashMap<String, TelemetryRow> = s
@@ -78,8 +79,8 @@ pub(super) async fn list(
 pub(super) async fn detail(
     _: Authorized<ReadFleet>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<BenchDetail>, ApiError> {
     let info = registered(&s, &id)?;
     let latest = s.store.latest_telemetry().await?.into_iter().find(|r| r.bench_id == id);
@@ -106,8 +107,8 @@ pub(super) async fn detail(
 pub(super) async fn status_events(
     _: Authorized<ReadFleet>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<StatusEventsQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<StatusEventsQuery>,
 ) -> Result<Json<StatusEventsPage>, ApiError> {
     registered(&s, &id)?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
@@ -138,8 +139,8 @@ const BENCH_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 *
 pub(super) async fn token(
     caller: Authorized<MintBenchTokens>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<BenchToken>, ApiError> {
     let info = registered(&s, &id)?;
     let claims = protocol::Claims::new(protocol::Role::Bench, info.id.as_str(), BENCH_TOKEN_TTL);

@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::AppState;
 use super::auth::{Authorized, WatchEvents};
 use super::openapi::describe;
-use super::problem::Query;
-use crate::store::{StatusEvent, TelemetryRow};
+use super::problem::QueryParams;
+use crate::presence::StatusEvent;
+use crate::telemetry::TelemetryRow;
 
 /// SSE event names.
 pub const BENCH_STATE: &str = "bench_state";
@@ -51,7 +52,7 @@ pub const IDEA: &str = "idea";
 pub(super) async fn stream(
     _: Authorized<WatchEvents>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribe now, not when the body is first polled: nothing after the response is lost.
     let live = Live {
@@ -156,8 +157,8 @@ mod tests {
 
     use super::*;
     use crate::api::testing::{Harness, on_both_backends, request};
-    use crate::health::Input;
     use crate::ingest::LIVE_CAPACITY;
+    use crate::presence::Input;
 
     /// Reads SSE events off a response body.
     struct Events {

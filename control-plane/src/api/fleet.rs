@@ -9,7 +9,7 @@ use protocol::api::{BenchBattery, BenchFaults, FleetSummary, FleetSummaryQuery, 
 use super::AppState;
 use super::auth::{Authorized, ReadFleet};
 use super::openapi::describe;
-use super::problem::{ApiError, Query};
+use super::problem::{ApiError, QueryParams};
 
 /// Battery percentage below which a bench is listed as low, unless the caller says otherwise.
 pub const DEFAULT_LOW_BATTERY_PCT: f64 = 20.0;
@@ -31,7 +31,7 @@ pub const DEFAULT_LOW_BATTERY_PCT: f64 = 20.0;
 pub(super) async fn summary(
     _: Authorized<ReadFleet>,
     State(s): State<AppState>,
-    Query(q): Query<FleetSummaryQuery>,
+    QueryParams(q): QueryParams<FleetSummaryQuery>,
 ) -> Result<Json<FleetSummary>, ApiError> {
     let threshold = q.low_battery_pct.unwrap_or(DEFAULT_LOW_BATTERY_PCT);
     if !(0.0..=100.0).contains(&threshold) {
@@ -104,9 +104,9 @@ mod tests {
 
     use super::*;
     use crate::api::testing::{Harness, on_both_backends};
-    use crate::health::Input;
-    use crate::store::TelemetryRow;
+    use crate::presence::Input;
     use crate::store::testing::telemetry_row;
+    use crate::telemetry::TelemetryRow;
 
     /// Today's data, relative to `day`: zepce-01 harvests 60 W for 2 minutes (2 Wh), starts 5
     /// sessions across a reboot and moves 3 500 bytes; mostar-01's only sample today has faults.

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::{ActOnIdeas, Authorized, Caller, ModerateIdeas, ReadIdeas, ReadRouting};
 use super::openapi::describe;
-use super::problem::{ApiError, Json as JsonBody, OptionalJson, Path, Query};
+use super::problem::{ApiError, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 use crate::routing::{Actor, IdeaAction, IdeaFilter, IdeaRecord, IdeaReport, Notes, Reader};
 
 const DEFAULT_PAGE: u32 = 50;
@@ -152,7 +152,7 @@ fn parse_cursor(s: &str) -> Result<(DateTime<Utc>, String), ApiError> {
 pub(super) async fn list(
     auth: Authorized<ReadIdeas>,
     State(s): State<AppState>,
-    Query(q): Query<IdeasQuery>,
+    QueryParams(q): QueryParams<IdeasQuery>,
 ) -> Result<Json<IdeaPage>, ApiError> {
     let reader = reader(auth.caller())?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
@@ -203,8 +203,8 @@ pub(super) async fn list(
 pub(super) async fn detail(
     auth: Authorized<ReadIdeas>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<IdeaDetail>, ApiError> {
     let reader = reader(auth.caller())?;
     let idea = s.routing.idea(&id).await?;
@@ -275,9 +275,9 @@ macro_rules! idea_action {
         pub(super) async fn $name(
             auth: Authorized<$permission>,
             State(s): State<AppState>,
-            Path(id): Path<String>,
-            Query(NoParams {}): Query<NoParams>,
-            OptionalJson(body): OptionalJson<ActionBody>,
+            PathParams(id): PathParams<String>,
+            QueryParams(NoParams {}): QueryParams<NoParams>,
+            OptionalJsonBody(body): OptionalJsonBody<ActionBody>,
         ) -> Result<Json<IdeaDetail>, ApiError> {
             act(&s, auth.caller(), &id, $action, body).await
         }
@@ -358,8 +358,8 @@ idea_action!(
 pub(super) async fn assign(
     auth: Authorized<ModerateIdeas>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
     JsonBody(body): JsonBody<AssignBody>,
 ) -> Result<Json<IdeaDetail>, ApiError> {
     let notes = ActionBody {
@@ -386,7 +386,7 @@ pub(super) async fn assign(
 pub(super) async fn queue(
     auth: Authorized<ModerateIdeas>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<IdeaPage>, ApiError> {
     let reader = reader(auth.caller())?;
     let filter = IdeaFilter {
@@ -419,7 +419,7 @@ pub(super) async fn queue(
 pub(super) async fn report(
     _: Authorized<ReadRouting>,
     State(s): State<AppState>,
-    Query(q): Query<IdeaReportQuery>,
+    QueryParams(q): QueryParams<IdeaReportQuery>,
 ) -> Result<Json<IdeaReport>, ApiError> {
     if q.to <= q.from {
         return Err(ApiError::validation("to", "must be after `from`"));
@@ -485,8 +485,8 @@ pub(super) fn admit(s: &AppState, client: &ClientAddr) -> Result<(), ApiError> {
 pub(super) async fn public(
     client: ClientAddr,
     State(s): State<AppState>,
-    Path(code): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(code): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<PublicIdea>, ApiError> {
     admit(&s, &client)?;
     let code = code.trim().to_ascii_uppercase();

@@ -15,7 +15,7 @@ use super::auth::{AdministerNetwork, Authorized, DecideOrganisations, ReadOrgani
 use super::ideas::{ClientAddr, admit};
 use super::openapi::describe;
 use super::ota::AuditQuery;
-use super::problem::{ApiError, Json as JsonBody, Path, Query};
+use super::problem::{ApiError, JsonBody, PathParams, QueryParams};
 use crate::ota::AuditEntry;
 use crate::routing::{Application, OrgState, Organisation};
 
@@ -93,7 +93,7 @@ pub struct RoutingAuditPage {
 pub(super) async fn apply(
     client: ClientAddr,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
     JsonBody(application): JsonBody<Application>,
 ) -> Result<(StatusCode, Json<ApplicationReceipt>), ApiError> {
     admit(&s, &client)?;
@@ -124,7 +124,7 @@ pub(super) async fn apply(
 pub(super) async fn list(
     _: Authorized<ReadOrganisations>,
     State(s): State<AppState>,
-    Query(q): Query<OrganisationsQuery>,
+    QueryParams(q): QueryParams<OrganisationsQuery>,
 ) -> Json<Vec<Organisation>> {
     Json(
         s.routing
@@ -149,8 +149,8 @@ pub(super) async fn list(
 pub(super) async fn detail(
     _: Authorized<ReadOrganisations>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<Organisation>, ApiError> {
     s.routing
         .organisations()
@@ -177,8 +177,8 @@ macro_rules! decision {
         pub(super) async fn $name(
             auth: Authorized<DecideOrganisations>,
             State(s): State<AppState>,
-            Path(id): Path<String>,
-            Query(q): Query<DecisionQuery>,
+            PathParams(id): PathParams<String>,
+            QueryParams(q): QueryParams<DecisionQuery>,
         ) -> Result<Json<Organisation>, ApiError> {
             if q.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
                 return Err(ApiError::validation("note", "at most 2000 characters"));
@@ -234,8 +234,8 @@ decision!(
 pub(super) async fn token(
     auth: Authorized<AdministerNetwork>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
     JsonBody(req): JsonBody<MemberTokenRequest>,
 ) -> Result<Json<MemberToken>, ApiError> {
     let subject = req.subject.trim();
@@ -281,7 +281,7 @@ pub(super) async fn token(
 pub(super) async fn audit(
     _: Authorized<AdministerNetwork>,
     State(s): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    QueryParams(q): QueryParams<AuditQuery>,
 ) -> Result<Json<RoutingAuditPage>, ApiError> {
     let limit = q.limit()?;
     let mut items = s.routing.audit(q.before, limit + 1).await?;

@@ -14,7 +14,7 @@ use super::AppState;
 use super::auth::{Authorized, ChangeOta, ReadAudit, ReadOta};
 use super::benches::registered;
 use super::openapi::describe;
-use super::problem::{ApiError, Json as JsonBody, Path, Query};
+use super::problem::{ApiError, JsonBody, PathParams, QueryParams};
 use crate::ota::{
     AuditEntry, BenchConfigStatus, BenchDiff, EffectiveConfig, IssuedVersion, LayerRecord, Rollout, RolloutPreview,
     RolloutRequest, RolloutSummary, Scope,
@@ -122,7 +122,7 @@ pub struct AuditPage {
 pub(super) async fn layers(
     _: Authorized<ReadOta>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Json<Vec<LayerRecord>> {
     Json(s.ota.layers().await)
 }
@@ -149,7 +149,7 @@ pub(super) async fn layers(
 pub(super) async fn set_layer(
     auth: Authorized<ChangeOta>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
     JsonBody(req): JsonBody<SetLayer>,
 ) -> Result<Json<LayerChange>, ApiError> {
     let benches = if req.dry_run {
@@ -182,7 +182,7 @@ pub(super) async fn set_layer(
 pub(super) async fn benches(
     _: Authorized<ReadOta>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Json<Vec<BenchConfigStatus>> {
     Json(s.ota.statuses().await)
 }
@@ -203,8 +203,8 @@ pub(super) async fn benches(
 pub(super) async fn bench(
     _: Authorized<ReadOta>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<BenchOta>, ApiError> {
     registered(&s, &id)?;
     Ok(Json(BenchOta {
@@ -227,7 +227,7 @@ pub(super) async fn bench(
 pub(super) async fn rollouts(
     _: Authorized<ReadOta>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Json<Vec<RolloutSummary>> {
     Json(s.ota.rollouts().await)
 }
@@ -256,7 +256,7 @@ pub(super) async fn rollouts(
 pub(super) async fn create_rollout(
     auth: Authorized<ChangeOta>,
     State(s): State<AppState>,
-    Query(q): Query<CreateRolloutQuery>,
+    QueryParams(q): QueryParams<CreateRolloutQuery>,
     JsonBody(req): JsonBody<RolloutRequest>,
 ) -> Result<Response, ApiError> {
     if q.dry_run.unwrap_or(false) {
@@ -284,8 +284,8 @@ pub(super) async fn create_rollout(
 pub(super) async fn rollout(
     _: Authorized<ReadOta>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(NoParams {}): Query<NoParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<Rollout>, ApiError> {
     Ok(Json(s.ota.rollout(&id).await?))
 }
@@ -306,8 +306,8 @@ pub(super) async fn rollout(
 pub(super) async fn pause(
     auth: Authorized<ChangeOta>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<SteerQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<SteerQuery>,
 ) -> Result<Json<Rollout>, ApiError> {
     Ok(Json(
         s.ota
@@ -332,8 +332,8 @@ pub(super) async fn pause(
 pub(super) async fn resume(
     auth: Authorized<ChangeOta>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<SteerQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<SteerQuery>,
 ) -> Result<Json<Rollout>, ApiError> {
     Ok(Json(
         s.ota
@@ -361,8 +361,8 @@ pub(super) async fn resume(
 pub(super) async fn abort(
     auth: Authorized<ChangeOta>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<SteerQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<SteerQuery>,
 ) -> Result<Json<Rollout>, ApiError> {
     let r = s
         .ota
@@ -391,8 +391,8 @@ pub(super) async fn abort(
 pub(super) async fn rollback(
     auth: Authorized<ChangeOta>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<SteerQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<SteerQuery>,
 ) -> Result<Json<Rollout>, ApiError> {
     let r = s
         .ota
@@ -417,7 +417,7 @@ pub(super) async fn rollback(
 pub(super) async fn audit(
     _: Authorized<ReadAudit>,
     State(s): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    QueryParams(q): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit()?;
     // One more than asked tells whether another page exists.

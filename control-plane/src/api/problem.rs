@@ -1,6 +1,6 @@
 //! Errors as RFC 9457 problem details (`application/problem+json`), and the extractors that turn
-//! bad input into them: [`Query`] and [`Json`] refuse unknown fields and name the field at fault,
-//! [`Path`] reports a malformed path segment the same way.
+//! bad input into them: [`QueryParams`] and [`JsonBody`] refuse unknown fields and name the field at fault,
+//! [`PathParams`] reports a malformed path segment the same way.
 //!
 //! Server-side failures are logged with their cause; the client only learns that it happened
 //! and the request id to quote.
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use protocol::api::{PROBLEM_CONTENT_TYPE, Problem};
 use serde::de::DeserializeOwned;
 
-use crate::store::StoreError;
+use crate::persistence::StoreError;
 
 tokio::task_local! {
     /// The id of the request being handled, so every problem can quote it.
@@ -249,17 +249,17 @@ impl IntoResponse for ApiError {
 
 /// A query string parsed into `T` (which should `deny_unknown_fields`); errors name the parameter.
 #[derive(Debug, Clone)]
-pub struct Query<T>(pub T);
+pub struct QueryParams<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
+        parse_query(parts.uri.query().unwrap_or_default()).map(QueryParams)
     }
 }
 
-/// Parses a raw query string into `T`, as [`Query`] does.
+/// Parses a raw query string into `T`, as [`QueryParams`] does.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -290,11 +290,11 @@ fn field_of(path: &str, message: &str) -> Option<String> {
     Some(message[start..start + len].to_owned())
 }
 
-/// Like [`Json`], but a request without a body gets `T::default()`.
+/// Like [`JsonBody`], but a request without a body gets `T::default()`.
 #[derive(Debug, Clone)]
-pub struct OptionalJson<T>(pub T);
+pub struct OptionalJsonBody<T>(pub T);
 
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -307,15 +307,15 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
         if !has_body {
             return Ok(Self(T::default()));
         }
-        Json::<T>::from_request(req, state).await.map(|Json(v)| Self(v))
+        JsonBody::<T>::from_request(req, state).await.map(|JsonBody(v)| Self(v))
     }
 }
 
 /// A JSON body parsed into `T` (which should `deny_unknown_fields`); errors name the field.
 #[derive(Debug, Clone)]
-pub struct Json<T>(pub T);
+pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -348,20 +348,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         deserializer
             .end()
             .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
-        Ok(Json(value))
+        Ok(JsonBody(value))
     }
 }
 
 /// Path parameters, with rejections as problems.
 #[derive(Debug, Clone)]
-pub struct Path<T>(pub T);
+pub struct PathParams<T>(pub T);
 
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Ok(axum::extract::Path(v)) => Ok(PathParams(v)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::bad_request(e.body_text())),
             Err(other) => Err(ApiError::internal(other.body_text())),
         }

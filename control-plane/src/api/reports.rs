@@ -13,9 +13,9 @@ use protocol::api::{BenchUptime, ReportFormat, UptimeFigures, UptimeQuery, Uptim
 use super::AppState;
 use super::auth::{Authorized, ReadReports};
 use super::openapi::describe;
-use super::problem::{ApiError, Query};
+use super::problem::{ApiError, QueryParams};
 use super::telemetry::check_range;
-use crate::store::StatusEvent;
+use crate::presence::StatusEvent;
 
 pub mod uptime;
 
@@ -45,7 +45,7 @@ pub(super) async fn uptime(
     _: Authorized<ReadReports>,
     State(s): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<UptimeQuery>,
+    QueryParams(q): QueryParams<UptimeQuery>,
 ) -> Result<Response, ApiError> {
     check_range(q.from, q.to)?;
     let now = Utc::now();

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::{Authorized, ChangeRouting, ReadRouting};
 use super::openapi::describe;
-use super::problem::{ApiError, Json as JsonBody, Query};
+use super::problem::{ApiError, JsonBody, QueryParams};
 use crate::routing::{Decision, IdeaFacts, RuleSet, RuleSetRecord};
 
 /// `GET /api/v1/routing/rules/versions` paging.
@@ -52,7 +52,7 @@ pub struct RuleTest {
 pub(super) async fn get(
     _: Authorized<ReadRouting>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Json<RuleSetRecord> {
     Json(s.routing.rules().await)
 }
@@ -76,7 +76,7 @@ pub(super) async fn get(
 pub(super) async fn put(
     auth: Authorized<ChangeRouting>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
     JsonBody(rules): JsonBody<RuleSet>,
 ) -> Result<Json<RuleSetRecord>, ApiError> {
     Ok(Json(s.routing.set_rules(&auth.caller().subject, rules).await?))
@@ -95,7 +95,7 @@ pub(super) async fn put(
 pub(super) async fn versions(
     _: Authorized<ReadRouting>,
     State(s): State<AppState>,
-    Query(q): Query<VersionsQuery>,
+    QueryParams(q): QueryParams<VersionsQuery>,
 ) -> Result<Json<Vec<RuleSetRecord>>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -123,7 +123,7 @@ pub(super) async fn versions(
 pub(super) async fn test(
     _: Authorized<ChangeRouting>,
     State(s): State<AppState>,
-    Query(NoParams {}): Query<NoParams>,
+    QueryParams(NoParams {}): QueryParams<NoParams>,
     JsonBody(req): JsonBody<RuleTest>,
 ) -> Result<Json<Decision>, ApiError> {
     let (facts, excluded) = match (req.idea, req.idea_id) {

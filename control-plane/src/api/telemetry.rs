@@ -10,8 +10,8 @@ use super::AppState;
 use super::auth::{Authorized, ReadFleet};
 use super::benches::registered;
 use super::openapi::describe;
-use super::problem::{ApiError, Path, Query};
-use crate::store::{Agg, TelemetryBucket};
+use super::problem::{ApiError, PathParams, QueryParams};
+use crate::telemetry::{Agg, TelemetryBucket};
 
 /// Most buckets one response may span.
 pub const MAX_POINTS: i64 = 10_000;
@@ -38,8 +38,8 @@ pub const MAX_RANGE_DAYS: i64 = 400;
 pub(super) async fn series(
     _: Authorized<ReadFleet>,
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<TelemetryQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<TelemetryQuery>,
 ) -> Result<Json<TelemetrySeries>, ApiError> {
     let info = registered(&s, &id)?;
     check_range(q.from, q.to)?;
@@ -143,8 +143,8 @@ mod tests {
 
     use super::*;
     use crate::api::testing::{Harness, on_both_backends};
-    use crate::store::TelemetryRow;
     use crate::store::testing::telemetry_row;
+    use crate::telemetry::TelemetryRow;
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

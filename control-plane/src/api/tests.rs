@@ -653,7 +653,7 @@ async fn json_bodies_are_strict_and_bounded() {
     let app = axum::Router::new()
         .route(
             "/rules",
-            post(|super::problem::Json(r): super::problem::Json<Rule>| async move { r.org }),
+            post(|super::problem::JsonBody(r): super::problem::JsonBody<Rule>| async move { r.org }),
         )
         .layer(DefaultBodyLimit::max(64));
     let send = |content_type: &'static str, body: &'static str| {

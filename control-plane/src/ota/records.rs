@@ -1,5 +1,7 @@
-//! What OTA keeps in the store, and the one atomic write ([`OtaWrite`]) every change goes through.
+//! What OTA keeps in the store, the one atomic write ([`OtaWrite`]) every change goes through,
+//! and the [`OtaStore`] the backends implement.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use protocol::BenchId;
 use protocol::config::BenchConfig;
@@ -9,6 +11,8 @@ use serde_json::{Map, Value};
 use super::delivery::BenchConfigRecord;
 use super::layers::Scope;
 use super::rollout::Rollout;
+pub use crate::audit::AuditEntry;
+use crate::persistence::Result;
 
 /// One configuration layer (`ota_layers`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -35,22 +39,6 @@ pub struct IssuedVersion {
     pub rollout_id: Option<String>,
 }
 
-/// One audit log entry (`ota_audit`, `routing_audit`): who did what, when, with the details in
-/// `detail`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuditEntry {
-    /// Assigned by the store, increasing; 0 before it is written.
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    /// e.g. `layer.set`, `rollout.create`, `rollout.auto_abort`, `organisation.approve`.
-    pub action: String,
-    /// What it acted on: a layer (`municipality:Mostar`), a rollout or an organisation id.
-    pub subject: String,
-    #[schema(value_type = Object)]
-    pub detail: Value,
-}
-
 /// Everything one OTA change writes, applied in one transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OtaWrite {
@@ -74,4 +62,30 @@ impl OtaWrite {
             && self.rollouts.is_empty()
             && self.audit.is_empty()
     }
+}
+
+/// Where OTA keeps its layers, versions, bench rows, rollouts and audit log (implemented by each
+/// store backend).
+#[async_trait]
+pub trait OtaStore: Send + Sync {
+    /// Applies one OTA change in one transaction: layers replaced (an empty one deleted),
+    /// issued versions appended (a repeated `(bench, version)` is an error, so a version is
+    /// never reused), bench rows upserted (never over a row with a higher desired version),
+    /// rollouts upserted, audit entries appended.
+    async fn ota_write(&self, write: &OtaWrite) -> Result<()>;
+
+    /// Every configuration layer, least specific first.
+    async fn ota_layers(&self) -> Result<Vec<LayerRecord>>;
+
+    /// Every bench's desired/reported configuration row, ordered by bench id.
+    async fn ota_bench_configs(&self) -> Result<Vec<BenchConfigRecord>>;
+
+    /// Versions issued to one bench, newest first, at most `limit`.
+    async fn ota_versions(&self, bench_id: &str, limit: u32) -> Result<Vec<IssuedVersion>>;
+
+    /// Every rollout, oldest first.
+    async fn ota_rollouts(&self) -> Result<Vec<Rollout>>;
+
+    /// Audit entries with `id < before` (all when `None`), newest first, at most `limit`.
+    async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>>;
 }

@@ -11,6 +11,7 @@ use protocol::ConfigDocument;
 use serde_json::json;
 
 use super::*;
+use crate::store::Store;
 use crate::store::testing::{pg_database, sqlite_database};
 
 const DEADLINE: Duration = Duration::from_secs(10);

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 
 use super::{IdeaEvent, IdeaRecord, MAX_RETRY, Notes, Routing, State, Submission, lifecycle, text, view};
 use crate::metrics::StatusLabel;
-use crate::store::StoreError;
+use crate::persistence::StoreError;
 
 impl Routing {
     pub(super) fn keep_for_retry(&self, retry: &mut VecDeque<Submission>, s: Submission) {

@@ -1,12 +1,14 @@
 //! What idea routing keeps in the store, and the one atomic write ([`RoutingWrite`]) every
 //! change goes through.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use protocol::IdeaState;
 use protocol::idea::Contact;
 use serde::{Deserialize, Serialize};
 
 use super::rules::RuleSet;
+use crate::persistence::Result;
 
 /// A member organisation's place in the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -145,7 +147,7 @@ pub struct IdeaEvent {
 
 /// An operator's action on the network itself (`routing_audit`): organisation decisions. The
 /// same entry as OTA's audit log, in a table of its own.
-pub type RoutingAudit = crate::ota::AuditEntry;
+pub type RoutingAudit = crate::audit::AuditEntry;
 
 /// Everything one routing change writes, applied in one transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -198,4 +200,56 @@ pub struct IdeaCount {
     pub category: String,
     pub state: IdeaState,
     pub count: i64,
+}
+
+/// Where the network of organisations, the rules and the ideas are kept (implemented by each
+/// store backend).
+#[async_trait]
+pub trait RoutingStore: Send + Sync {
+    /// Applies one routing change in one transaction (see [`RoutingWrite`]).
+    async fn routing_write(&self, write: &RoutingWrite) -> Result<()>;
+
+    /// The next number for tracking codes with this prefix (`MOS-2026`): 1, 2, 3…, never the
+    /// same twice, even across restarts (a number may be skipped when the idea's write fails).
+    async fn next_tracking_number(&self, prefix: &str) -> Result<i64>;
+
+    /// Every organisation, ordered by id.
+    async fn organisations(&self) -> Result<Vec<Organisation>>;
+
+    /// Rule set versions, newest first, at most `limit`.
+    async fn rule_sets(&self, limit: u32) -> Result<Vec<RuleSetRecord>>;
+
+    /// Every round-robin cursor: (key, position), ordered by key.
+    async fn routing_cursors(&self) -> Result<Vec<(String, i64)>>;
+
+    /// One idea by id, or by tracking code.
+    async fn idea(&self, id: &str) -> Result<Option<IdeaRecord>>;
+    async fn idea_by_code(&self, tracking_code: &str) -> Result<Option<IdeaRecord>>;
+
+    /// Ideas matching `filter`, newest `received_at` first (then id descending).
+    async fn ideas(&self, filter: &IdeaFilter) -> Result<Vec<IdeaRecord>>;
+
+    /// The earliest-received idea with this fingerprint that is neither a duplicate nor rejected.
+    async fn idea_by_fingerprint(&self, fingerprint: &str) -> Result<Option<IdeaRecord>>;
+
+    /// Ideas whose `deadline <= now`, earliest deadline first, at most `limit`.
+    async fn ideas_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<IdeaRecord>>;
+
+    /// Open ideas per organisation: those it is offered (state `offered`) plus those it
+    /// confirmed that are `confirmed` or `in_action`. Organisations with none are absent.
+    async fn open_idea_counts(&self) -> Result<Vec<(String, i64)>>;
+
+    /// One idea's events, oldest first.
+    async fn idea_events(&self, idea_id: &str) -> Result<Vec<IdeaEvent>>;
+
+    /// Ideas per municipality, category and state with `from <= received_at < to`, ordered by
+    /// municipality, category, state.
+    async fn idea_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<IdeaCount>>;
+
+    /// Per confirmed idea received in `from <= received_at < to`: the confirming organisation
+    /// and the milliseconds from `received_at` to `confirmed_at`, ordered by organisation.
+    async fn confirm_times(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(String, i64)>>;
+
+    /// Routing audit entries with `id < before` (all when `None`), newest first, at most `limit`.
+    async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<RoutingAudit>>;
 }

@@ -20,9 +20,9 @@ use tracing::{info, warn};
 
 use super::series::{self, Dialect};
 use super::{
-    OTA_BENCH_COLUMNS, OTA_BENCH_UPDATE, STATUS_EVENT_COLUMNS, StatusCursor, StatusEvent, Store, StoreMode,
-    StoreOptions, TELEMETRY_COLUMNS, TelemetryBucket, TelemetryRow, UsageTotals, ceil_to_millis, decode_state, ota_i64,
-    ota_u64, truncate_to_millis,
+    OTA_BENCH_COLUMNS, OTA_BENCH_UPDATE, OtaStore, PresenceStore, RoutingStore, STATUS_EVENT_COLUMNS, StatusCursor,
+    StatusEvent, Store, StoreMode, StoreOptions, TELEMETRY_COLUMNS, TelemetryBucket, TelemetryRow, TelemetryStore,
+    UsageTotals, ceil_to_millis, decode_state, ota_i64, ota_u64, truncate_to_millis,
 };
 use crate::ota::{AuditEntry, BenchConfigRecord, DeliveryState, IssuedVersion, LayerRecord, OtaWrite, Rollout, Scope};
 use crate::routing::{
@@ -344,6 +344,46 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM benches").execute(&mut *tx).await?;
+        for b in fleet {
+            sqlx::query("INSERT INTO benches (id, name, municipality, lat, lon, telemetry_interval_s) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(b.id.as_str())
+                .bind(&b.name)
+                .bind(&b.municipality)
+                .bind(b.location.lat)
+                .bind(b.location.lon)
+                .bind(i32::try_from(b.telemetry_interval_s).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
+        let rows: Vec<(String, String, String, f64, f64, i64)> = sqlx::query_as(
+            "SELECT id, name, municipality, lat, lon, CAST(telemetry_interval_s AS BIGINT) FROM benches ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, name, municipality, lat, lon, interval)| {
+                Ok(protocol::BenchInfo {
+                    id: protocol::BenchId::parse(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    name,
+                    municipality,
+                    location: protocol::fleet::Location { lat, lon },
+                    telemetry_interval_s: u32::try_from(interval).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl TelemetryStore for PgStore {
     async fn insert_telemetry(&self, rows: &[TelemetryRow]) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
@@ -395,6 +435,42 @@ impl Store for PgStore {
         }
     }
 
+    async fn telemetry_buckets(
+        &self,
+        bench_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: TimeDelta,
+    ) -> Result<Vec<TelemetryBucket>> {
+        let sql: &str = match self.mode() {
+            StoreMode::Timescale => &BUCKETS_TIME_BUCKET,
+            _ => &BUCKETS_DATE_BIN,
+        };
+        let rows = sqlx::query(sql)
+            .bind(bench_id)
+            .bind(ceil_to_millis(from))
+            .bind(ceil_to_millis(to))
+            .bind(bucket.num_milliseconds().max(1))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| series::bucket_from_row(row, row.try_get("bucket")?))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageTotals>> {
+        let rows = sqlx::query(&USAGE)
+            .bind(ceil_to_millis(from))
+            .bind(ceil_to_millis(to))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(series::usage_from_row).collect::<Result<_, _>>()?)
+    }
+}
+
+#[async_trait]
+impl PresenceStore for PgStore {
     async fn insert_status_event(&self, event: &StatusEvent) -> Result<()> {
         sqlx::query(&INSERT_STATUS_EVENT)
             .bind(&event.bench_id)
@@ -476,79 +552,10 @@ impl Store for PgStore {
             .await?;
         Ok(rows.iter().map(status_event_from_row).collect::<Result<_, _>>()?)
     }
+}
 
-    async fn telemetry_buckets(
-        &self,
-        bench_id: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        bucket: TimeDelta,
-    ) -> Result<Vec<TelemetryBucket>> {
-        let sql: &str = match self.mode() {
-            StoreMode::Timescale => &BUCKETS_TIME_BUCKET,
-            _ => &BUCKETS_DATE_BIN,
-        };
-        let rows = sqlx::query(sql)
-            .bind(bench_id)
-            .bind(ceil_to_millis(from))
-            .bind(ceil_to_millis(to))
-            .bind(bucket.num_milliseconds().max(1))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| series::bucket_from_row(row, row.try_get("bucket")?))
-            .collect::<Result<_, _>>()?)
-    }
-
-    async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageTotals>> {
-        let rows = sqlx::query(&USAGE)
-            .bind(ceil_to_millis(from))
-            .bind(ceil_to_millis(to))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(series::usage_from_row).collect::<Result<_, _>>()?)
-    }
-
-    async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM benches").execute(&mut *tx).await?;
-        for b in fleet {
-            sqlx::query("INSERT INTO benches (id, name, municipality, lat, lon, telemetry_interval_s) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(b.id.as_str())
-                .bind(&b.name)
-                .bind(&b.municipality)
-                .bind(b.location.lat)
-                .bind(b.location.lon)
-                .bind(i32::try_from(b.telemetry_interval_s).unwrap_or(i32::MAX))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
-        let rows: Vec<(String, String, String, f64, f64, i64)> = sqlx::query_as(
-            "SELECT id, name, municipality, lat, lon, CAST(telemetry_interval_s AS BIGINT) FROM benches ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(id, name, municipality, lat, lon, interval)| {
-                Ok(protocol::BenchInfo {
-                    id: protocol::BenchId::parse(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                    name,
-                    municipality,
-                    location: protocol::fleet::Location { lat, lon },
-                    telemetry_interval_s: u32::try_from(interval).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                })
-            })
-            .collect()
-    }
-
-    // --- OTA ---
-
+#[async_trait]
+impl OtaStore for PgStore {
     async fn ota_write(&self, write: &OtaWrite) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for l in &write.layers {
@@ -711,9 +718,10 @@ impl Store for PgStore {
     async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
         audit_page(&self.pool, "ota_audit", before, limit).await
     }
+}
 
-    // --- Idea routing (see `postgres/routing.rs`) ---
-
+#[async_trait]
+impl RoutingStore for PgStore {
     async fn routing_write(&self, write: &RoutingWrite) -> Result<()> {
         routing::write(&self.pool, write).await
     }

@@ -8,7 +8,7 @@ use protocol::BenchState;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::testing::{self, telemetry_row};
-use super::{StatusEvent, Store, StoreMode, StoreOptions, TelemetryRow, connect};
+use super::{StatusEvent, Store, StoreMode, StoreOptions, TelemetryRow, TelemetryStore, connect};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

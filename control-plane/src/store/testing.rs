@@ -14,7 +14,10 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Executor};
 
-use super::{Result, StatusEvent, Store, StoreError, StoreMode, TelemetryRow};
+use super::{
+    OtaStore, PresenceStore, Result, RoutingStore, StatusEvent, Store, StoreError, StoreMode, TelemetryRow,
+    TelemetryStore,
+};
 
 /// The variable naming the PostgreSQL server tests may create databases on.
 pub const DATABASE_URL_VAR: &str = "BENCHFLEET_TEST_DATABASE_URL";
@@ -200,50 +203,40 @@ impl Store for Outage {
     fn mode(&self) -> StoreMode {
         self.inner.mode()
     }
+
     async fn migrate(&self) -> Result<()> {
         self.inner.migrate().await
     }
+
     async fn ping(&self) -> Result<()> {
         self.check()?;
         self.inner.ping().await
     }
+
+    async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
+        self.inner.sync_benches(fleet).await
+    }
+
+    async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
+        self.inner.benches().await
+    }
+}
+
+#[async_trait]
+impl TelemetryStore for Outage {
     async fn insert_telemetry(&self, rows: &[TelemetryRow]) -> Result<u64> {
         self.check()?;
         self.inner.insert_telemetry(rows).await
     }
+
     async fn telemetry(&self, b: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<TelemetryRow>> {
         self.inner.telemetry(b, from, to).await
     }
+
     async fn latest_telemetry(&self) -> Result<Vec<TelemetryRow>> {
         self.inner.latest_telemetry().await
     }
-    async fn insert_status_event(&self, e: &StatusEvent) -> Result<()> {
-        self.check()?;
-        self.inner.insert_status_event(e).await
-    }
-    async fn status_events(
-        &self,
-        b: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<StatusEvent>> {
-        self.inner.status_events(b, from, to, limit).await
-    }
-    async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
-        self.inner.latest_status_events().await
-    }
-    async fn status_events_page(
-        &self,
-        b: &str,
-        before: Option<crate::store::StatusCursor>,
-        limit: u32,
-    ) -> Result<Vec<(crate::store::StatusCursor, StatusEvent)>> {
-        self.inner.status_events_page(b, before, limit).await
-    }
-    async fn status_history(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<StatusEvent>> {
-        self.inner.status_history(from, to).await
-    }
+
     async fn telemetry_buckets(
         &self,
         b: &str,
@@ -253,80 +246,135 @@ impl Store for Outage {
     ) -> Result<Vec<crate::store::TelemetryBucket>> {
         self.inner.telemetry_buckets(b, from, to, bucket).await
     }
+
     async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::store::UsageTotals>> {
         self.inner.usage_totals(from, to).await
     }
-    async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
-        self.inner.sync_benches(fleet).await
+}
+
+#[async_trait]
+impl PresenceStore for Outage {
+    async fn insert_status_event(&self, e: &StatusEvent) -> Result<()> {
+        self.check()?;
+        self.inner.insert_status_event(e).await
     }
-    async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
-        self.inner.benches().await
+
+    async fn status_events(
+        &self,
+        b: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StatusEvent>> {
+        self.inner.status_events(b, from, to, limit).await
     }
-    // --- OTA ---
+
+    async fn latest_status_events(&self) -> Result<Vec<StatusEvent>> {
+        self.inner.latest_status_events().await
+    }
+
+    async fn status_events_page(
+        &self,
+        b: &str,
+        before: Option<crate::store::StatusCursor>,
+        limit: u32,
+    ) -> Result<Vec<(crate::store::StatusCursor, StatusEvent)>> {
+        self.inner.status_events_page(b, before, limit).await
+    }
+
+    async fn status_history(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<StatusEvent>> {
+        self.inner.status_history(from, to).await
+    }
+}
+
+#[async_trait]
+impl OtaStore for Outage {
     async fn ota_write(&self, w: &crate::ota::OtaWrite) -> Result<()> {
         self.check()?;
         self.inner.ota_write(w).await
     }
+
     async fn ota_layers(&self) -> Result<Vec<crate::ota::LayerRecord>> {
         self.inner.ota_layers().await
     }
+
     async fn ota_bench_configs(&self) -> Result<Vec<crate::ota::BenchConfigRecord>> {
         self.inner.ota_bench_configs().await
     }
+
     async fn ota_versions(&self, b: &str, limit: u32) -> Result<Vec<crate::ota::IssuedVersion>> {
         self.inner.ota_versions(b, limit).await
     }
+
     async fn ota_rollouts(&self) -> Result<Vec<crate::ota::Rollout>> {
         self.inner.ota_rollouts().await
     }
+
     async fn ota_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::ota::AuditEntry>> {
         self.inner.ota_audit(before, limit).await
     }
-    // --- Idea routing ---
+}
+
+#[async_trait]
+impl RoutingStore for Outage {
     async fn routing_write(&self, w: &crate::routing::RoutingWrite) -> Result<()> {
         self.check()?;
         self.inner.routing_write(w).await
     }
+
     async fn next_tracking_number(&self, prefix: &str) -> Result<i64> {
         self.check()?;
         self.inner.next_tracking_number(prefix).await
     }
+
     async fn organisations(&self) -> Result<Vec<crate::routing::Organisation>> {
         self.inner.organisations().await
     }
+
     async fn rule_sets(&self, limit: u32) -> Result<Vec<crate::routing::RuleSetRecord>> {
         self.inner.rule_sets(limit).await
     }
+
     async fn routing_cursors(&self) -> Result<Vec<(String, i64)>> {
         self.inner.routing_cursors().await
     }
+
     async fn idea(&self, id: &str) -> Result<Option<crate::routing::IdeaRecord>> {
         self.inner.idea(id).await
     }
+
     async fn idea_by_code(&self, code: &str) -> Result<Option<crate::routing::IdeaRecord>> {
         self.inner.idea_by_code(code).await
     }
+
     async fn ideas(&self, filter: &crate::routing::IdeaFilter) -> Result<Vec<crate::routing::IdeaRecord>> {
         self.inner.ideas(filter).await
     }
+
     async fn idea_by_fingerprint(&self, fingerprint: &str) -> Result<Option<crate::routing::IdeaRecord>> {
         self.inner.idea_by_fingerprint(fingerprint).await
     }
+
     async fn ideas_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::routing::IdeaRecord>> {
         self.inner.ideas_due(now, limit).await
     }
+
     async fn open_idea_counts(&self) -> Result<Vec<(String, i64)>> {
         self.inner.open_idea_counts().await
     }
+
     async fn idea_events(&self, idea_id: &str) -> Result<Vec<crate::routing::IdeaEvent>> {
         self.inner.idea_events(idea_id).await
     }
+
     async fn idea_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::routing::IdeaCount>> {
         self.inner.idea_counts(from, to).await
     }
+
     async fn confirm_times(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<(String, i64)>> {
         self.inner.confirm_times(from, to).await
     }
+
     async fn routing_audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<crate::routing::RoutingAudit>> {
         self.inner.routing_audit(before, limit).await
     }

@@ -7,10 +7,11 @@ use protocol::{BenchState, Role, Status};
 use serde_json::json;
 
 use crate::api::testing::{Harness, on_both_backends};
-use crate::health::Input;
-use crate::store::StatusEvent;
+use crate::presence::Input;
+use crate::presence::StatusEvent;
 use crate::store::testing::telemetry_row;
-use crate::store::{TelemetryRow, truncate_to_millis};
+use crate::store::truncate_to_millis;
+use crate::telemetry::TelemetryRow;
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()

@@ -7,7 +7,7 @@ use protocol::Role;
 use serde_json::{Value, json};
 
 use crate::api::testing::{Harness, on_both_backends, token};
-use crate::health::Input;
+use crate::presence::Input;
 
 async fn send(h: &Harness, method: &str, uri: &str, role: Role, body: Option<Value>) -> (StatusCode, Value) {
     let req = Request::builder()

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use protocol::BenchState;
 use protocol::api::UptimeFigures;
 
-use crate::store::StatusEvent;
+use crate::presence::StatusEvent;
 
 /// The shortest unavailability counted as an outage.
 pub const MIN_OUTAGE: TimeDelta = TimeDelta::minutes(5);

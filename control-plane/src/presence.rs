@@ -16,7 +16,9 @@ use protocol::{BenchState, Fleet, Status};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::store::{StatusEvent, Store};
+
+mod records;
+pub use records::{PresenceStore, StatusCursor, StatusEvent};
 
 /// What presence knows about one bench.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,10 +263,10 @@ impl PresenceTracker {
     pub async fn start(
         fleet: &Fleet,
         settings: &crate::settings::PresenceSettings,
-        store: Arc<dyn Store>,
+        store: Arc<dyn PresenceStore>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
-    ) -> Result<(Self, tokio::task::JoinHandle<()>), crate::store::StoreError> {
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), crate::persistence::StoreError> {
         let mut presence = Presence::new(fleet, settings.stale_after_intervals);
         let restored = presence.restore(&store.latest_status_events().await?, Utc::now());
         let tracker = Self {
@@ -334,7 +336,7 @@ impl PresenceTracker {
         }
     }
 
-    async fn run(self, store: Arc<dyn Store>, shutdown: CancellationToken) {
+    async fn run(self, store: Arc<dyn PresenceStore>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut backoff = Duration::from_millis(100);
