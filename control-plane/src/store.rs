@@ -1,36 +1,45 @@
-//! The store: every domain's store trait implemented on two backends, chosen once from the
-//! database URL.
+//! The store: every domain's store trait ([`TelemetryStore`], [`PresenceStore`], [`OtaStore`],
+//! [`RoutingStore`]) implemented once, on two databases chosen from the URL.
 //!
 //! - `sqlite://…` ([`sqlite::SqliteStore`]): the embedded default, WAL mode.
 //! - `postgres://…` ([`postgres::PgStore`]): TimescaleDB when the extension can be created,
 //!   plain PostgreSQL otherwise (see [`StoreMode`]).
+//!
+//! Each query is written once, in the file of its domain (`store/ota.rs`, …), with [`Backend`]
+//! running it on whichever pool is open; values that the databases store differently (times,
+//! lists) are newtypes in `value`. Where the SQL itself differs (time buckets, "newest row per
+//! bench", bulk inserts) [`Dialect`] picks the statement, or the backend's own file
+//! (`store/sqlite/telemetry.rs`, `store/postgres/telemetry.rs`) has the code.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, Timelike, Utc};
-use protocol::BenchState;
 use serde::Serialize;
 
 use crate::ota::OtaStore;
-use crate::presence::{PresenceStore, StatusCursor, StatusEvent};
+pub use crate::persistence::{Result, StoreError};
+use crate::presence::PresenceStore;
 use crate::routing::RoutingStore;
-use crate::telemetry::{Agg, ENERGY_MAX_GAP_MS, TelemetryBucket, TelemetryRow, TelemetryStore, UsageTotals};
+use crate::telemetry::TelemetryStore;
+pub use value::{ceil_to_millis, truncate_to_millis};
 
+mod audit;
 #[cfg(test)]
 mod history_story;
+mod ota;
 pub mod postgres;
-mod routing_sql;
+mod presence;
+mod routing;
 #[cfg(test)]
 mod routing_story;
 mod series;
 pub mod sqlite;
 #[cfg(test)]
 mod story;
+mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-
-pub use crate::persistence::{Result, StoreError};
+mod value;
 
 /// Which engine and features a store runs on; said in the startup log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,69 +73,130 @@ pub trait Store: TelemetryStore + PresenceStore + OtaStore + RoutingStore + 'sta
     async fn benches(&self) -> Result<Vec<protocol::BenchInfo>>;
 }
 
+/// An open store on one of the two databases. Every domain trait is implemented once for it.
+#[derive(Debug)]
+pub enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Runs `$body` with `$pool` bound to the open database's pool: a query written once is
+/// compiled for both databases (the arms differ only in the pool's type).
+macro_rules! on_pool {
+    ($backend:expr, |$pool:ident| $body:expr) => {
+        match $backend {
+            $crate::store::Backend::Sqlite(store) => {
+                let $pool = &store.pool;
+                $body
+            }
+            $crate::store::Backend::Postgres(store) => {
+                let $pool = &store.pool;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The SQL flavour of the open database, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+    Timescale,
+}
+
+impl Backend {
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self.mode() {
+            StoreMode::Sqlite => Dialect::Sqlite,
+            StoreMode::Postgres => Dialect::Postgres,
+            StoreMode::Timescale => Dialect::Timescale,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Backend {
+    fn mode(&self) -> StoreMode {
+        match self {
+            Self::Sqlite(_) => StoreMode::Sqlite,
+            Self::Postgres(pg) => pg.mode(),
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self {
+            Self::Sqlite(s) => s.migrate().await,
+            Self::Postgres(pg) => pg.migrate().await,
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    async fn sync_benches(&self, fleet: &[protocol::BenchInfo]) -> Result<()> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM benches").execute(&mut *tx).await?;
+            for b in fleet {
+                sqlx::query(
+                    "INSERT INTO benches (id, name, municipality, lat, lon, telemetry_interval_s) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(b.id.as_str())
+                .bind(&b.name)
+                .bind(&b.municipality)
+                .bind(b.location.lat)
+                .bind(b.location.lon)
+                .bind(i32::try_from(b.telemetry_interval_s).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn benches(&self) -> Result<Vec<protocol::BenchInfo>> {
+        const SQL: &str =
+            "SELECT id, name, municipality, lat, lon, CAST(telemetry_interval_s AS BIGINT) FROM benches ORDER BY id";
+        let rows: Vec<(String, String, String, f64, f64, i64)> =
+            on_pool!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await?);
+        let decode = |e| sqlx::Error::Decode(Box::new(e));
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, municipality, lat, lon, interval)| {
+                Ok(protocol::BenchInfo {
+                    id: protocol::BenchId::parse(&id).map_err(decode)?,
+                    name,
+                    municipality,
+                    location: protocol::fleet::Location { lat, lon },
+                    telemetry_interval_s: u32::try_from(interval).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+}
+
 /// Opens (and creates, for SQLite) the store named by `url`. Does not migrate.
 pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(open(url, options).await?))
+}
+
+/// [`connect`], keeping the concrete type (for tests that look behind the traits).
+pub async fn open(url: &str, options: &StoreOptions) -> Result<Backend> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(Backend::Sqlite(sqlite::SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url, options).await?))
+        Ok(Backend::Postgres(postgres::PgStore::connect(url, options).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
     }
-}
-
-/// The telemetry columns in [`TelemetryRow`] field order, for INSERT and SELECT lists.
-pub(crate) const TELEMETRY_COLUMNS: &str = "bench_id, ts, seq, received_at, solar_w, battery_pct, \
-     battery_v, load_w, rx_bytes, tx_bytes, wifi_clients, rssi_dbm, sessions_wifi, sessions_usb, \
-     sessions_kiosk, wifi_started, usb_started, kiosk_started, cpu_temp_c, enclosure_temp_c, \
-     uptime_s, disk_free_mb, faults";
-
-/// The status event columns in [`StatusEvent`] field order.
-pub(crate) const STATUS_EVENT_COLUMNS: &str = "bench_id, at, state, cause, fw, config_version, until";
-
-// --- OTA ---
-
-/// The `ota_bench_config` columns in [`crate::ota::BenchConfigRecord`] field order.
-pub(crate) const OTA_BENCH_COLUMNS: &str = "bench_id, desired_version, desired, issued_at, state, state_at, \
-     reported_version, reported_at, error, drift_since, rollout_id";
-
-/// The upsert's `SET` list for every `ota_bench_config` column but the key.
-pub(crate) const OTA_BENCH_UPDATE: &str = "desired_version = excluded.desired_version, \
-     desired = excluded.desired, issued_at = excluded.issued_at, state = excluded.state, \
-     state_at = excluded.state_at, reported_version = excluded.reported_version, \
-     reported_at = excluded.reported_at, error = excluded.error, drift_since = excluded.drift_since, \
-     rollout_id = excluded.rollout_id";
-
-/// A configuration version as stored (versions stay far below 2^63).
-pub(crate) fn ota_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// A stored configuration version, refusing negative values rather than guessing.
-pub(crate) fn ota_u64(v: i64) -> Result<u64, sqlx::Error> {
-    u64::try_from(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
-}
-
-/// `t` with its digits below the millisecond cut off: the precision every backend stores.
-pub(crate) fn truncate_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
-}
-
-/// The first whole millisecond at or after `t`. For stored (whole-millisecond) times `s`,
-/// `s >= t` exactly when `s >= ceil_to_millis(t)`, and likewise for `<`: query bounds are
-/// rounded up so that `from <= ts < to` means the same for any bound on every backend.
-pub(crate) fn ceil_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
-    let down = truncate_to_millis(t);
-    if down == t {
-        t
-    } else {
-        down.checked_add_signed(TimeDelta::milliseconds(1)).unwrap_or(down)
-    }
-}
-
-/// Reads a stored [`BenchState`], failing the query rather than guessing.
-pub(crate) fn decode_state(s: &str) -> Result<BenchState, sqlx::Error> {
-    BenchState::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("unknown bench state {s:?}").into()))
 }
 
 /// Tunables that only PostgreSQL/TimescaleDB uses.
@@ -166,6 +236,10 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+    use protocol::BenchState;
+
+    use super::presence::decode_state;
     use super::*;
 
     #[test]

@@ -8,7 +8,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use protocol::BenchState;
 
 use super::testing::{self, telemetry_row};
-use super::{Agg, StatusCursor, StatusEvent, Store, StoreOptions, TelemetryBucket, TelemetryRow, connect};
+use super::{Store, StoreOptions, connect};
+use crate::presence::{StatusCursor, StatusEvent};
+use crate::telemetry::{Agg, TelemetryBucket, TelemetryRow};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -5,18 +5,11 @@
 //! arithmetic on SQLite's millisecond times. Counter increases use the `lag()` window function
 //! (SQLite 3.25+), so a reboot's counter reset is handled inside the database on all three.
 
-use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{Agg, ENERGY_MAX_GAP_MS, TelemetryBucket, UsageTotals};
-
-/// The SQL flavour of a backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Dialect {
-    Sqlite,
-    Postgres,
-    Timescale,
-}
+use super::Dialect;
+use super::value::Time;
+use crate::telemetry::{Agg, ENERGY_MAX_GAP_MS, TelemetryBucket, UsageTotals};
 
 /// The since-boot counters whose increases are computed.
 const COUNTERS: [&str; 5] = ["rx_bytes", "tx_bytes", "wifi_started", "usb_started", "kiosk_started"];
@@ -196,15 +189,17 @@ where
     })
 }
 
-/// Decodes a row of [`buckets_sql`]; the backend decodes `bucket` itself (`start`).
-pub(super) fn bucket_from_row<'r, R>(row: &'r R, start: DateTime<Utc>) -> Result<TelemetryBucket, sqlx::Error>
+/// Decodes a row of [`buckets_sql`].
+pub(super) fn bucket_from_row<'r, R>(row: &'r R) -> Result<TelemetryBucket, sqlx::Error>
 where
     R: Row,
     for<'a> &'a str: ColumnIndex<R>,
     Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
     Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
+    Time: Decode<'r, R::Database> + Type<R::Database>,
 {
+    let start = row.try_get::<Time, _>("bucket")?.0;
     let required =
         |column: &str| agg(row, column)?.ok_or_else(|| sqlx::Error::Decode(format!("bucket without {column}").into()));
     Ok(TelemetryBucket {

@@ -8,7 +8,9 @@ use protocol::BenchState;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::testing::{self, telemetry_row};
-use super::{StatusEvent, Store, StoreMode, StoreOptions, TelemetryRow, TelemetryStore, connect};
+use super::{Backend, Store, StoreMode, StoreOptions, connect};
+use crate::presence::StatusEvent;
+use crate::telemetry::{TelemetryRow, TelemetryStore};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -283,10 +285,12 @@ async fn story_on_postgres() {
     let Some(db) = testing::pg_database().await else {
         return;
     };
-    let store = Arc::new(PgStore::connect(db.url(), &StoreOptions::default()).await.unwrap());
+    let pg = PgStore::connect(db.url(), &StoreOptions::default()).await.unwrap();
+    let pool = pg.pool().clone();
+    let store = Arc::new(Backend::Postgres(pg));
     let available: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')")
-            .fetch_one(store.pool())
+            .fetch_one(&pool)
             .await
             .unwrap();
     let expected = if available {
@@ -299,14 +303,14 @@ async fn story_on_postgres() {
     // The mode is the truth about this database, and each mode has its own time index.
     let installed: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
-            .fetch_one(store.pool())
+            .fetch_one(&pool)
             .await
             .unwrap();
     assert_eq!(installed, store.mode() == StoreMode::Timescale);
     let brin: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE tablename = 'telemetry' AND indexname = 'telemetry_ts_brin')",
     )
-    .fetch_one(store.pool())
+    .fetch_one(&pool)
     .await
     .unwrap();
     assert_eq!(brin, store.mode() == StoreMode::Postgres);
@@ -316,7 +320,7 @@ async fn story_on_postgres() {
     assert_eq!(distinct_on.len(), 3);
     assert_eq!(distinct_on, skip_scan);
     assert_eq!(distinct_on, store.latest_telemetry().await.unwrap());
-    store.pool().close().await;
+    pool.close().await;
 }
 
 #[tokio::test]
@@ -324,36 +328,35 @@ async fn sqlite_file_is_created_with_its_directory_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/data/benchfleet.db");
     let url = format!("sqlite://{}", path.display());
-    let store = SqliteStore::connect(&url).await.unwrap();
+    let sqlite = SqliteStore::connect(&url).await.unwrap();
+    let pool = sqlite.pool().clone();
+    let store = Backend::Sqlite(sqlite);
     store.migrate().await.unwrap();
     assert!(path.exists());
 
     let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(store.pool())
+        .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(journal, "wal");
-    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&pool).await.unwrap();
     assert_eq!(synchronous, 1, "NORMAL");
     let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(store.pool())
+        .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(foreign_keys, 1);
     let busy_timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-        .fetch_one(store.pool())
+        .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(busy_timeout, 10_000);
 
     let row = full_row("bench-07", 42, minute(0));
     assert_eq!(store.insert_telemetry(std::slice::from_ref(&row)).await.unwrap(), 1);
-    store.pool().close().await;
+    pool.close().await;
 
-    let reopened = SqliteStore::connect(&url).await.unwrap();
+    let reopened = Backend::Sqlite(SqliteStore::connect(&url).await.unwrap());
     reopened.migrate().await.unwrap();
     assert_eq!(reopened.latest_telemetry().await.unwrap(), [row]);
 }

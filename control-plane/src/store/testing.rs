@@ -9,15 +9,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::presence::StatusEvent;
+use crate::telemetry::TelemetryRow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Executor};
 
-use super::{
-    OtaStore, PresenceStore, Result, RoutingStore, StatusEvent, Store, StoreError, StoreMode, TelemetryRow,
-    TelemetryStore,
-};
+use super::{OtaStore, PresenceStore, Result, RoutingStore, Store, StoreError, StoreMode, TelemetryStore};
 
 /// The variable naming the PostgreSQL server tests may create databases on.
 pub const DATABASE_URL_VAR: &str = "BENCHFLEET_TEST_DATABASE_URL";
@@ -243,11 +242,11 @@ impl TelemetryStore for Outage {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         bucket: chrono::TimeDelta,
-    ) -> Result<Vec<crate::store::TelemetryBucket>> {
+    ) -> Result<Vec<crate::telemetry::TelemetryBucket>> {
         self.inner.telemetry_buckets(b, from, to, bucket).await
     }
 
-    async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::store::UsageTotals>> {
+    async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::telemetry::UsageTotals>> {
         self.inner.usage_totals(from, to).await
     }
 }
@@ -276,9 +275,9 @@ impl PresenceStore for Outage {
     async fn status_events_page(
         &self,
         b: &str,
-        before: Option<crate::store::StatusCursor>,
+        before: Option<crate::presence::StatusCursor>,
         limit: u32,
-    ) -> Result<Vec<(crate::store::StatusCursor, StatusEvent)>> {
+    ) -> Result<Vec<(crate::presence::StatusCursor, StatusEvent)>> {
         self.inner.status_events_page(b, before, limit).await
     }
 

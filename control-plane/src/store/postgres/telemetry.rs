@@ -1,0 +1,65 @@
+//! Telemetry batches on PostgreSQL: one `INSERT … SELECT FROM UNNEST` per batch, every column
+//! travelling as one array parameter.
+
+use std::sync::LazyLock;
+
+use sqlx::PgPool;
+
+use crate::store::Result;
+use crate::store::telemetry::TELEMETRY_COLUMNS;
+use crate::store::value::Time;
+use crate::telemetry::TelemetryRow;
+
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO telemetry ({TELEMETRY_COLUMNS}) \
+         SELECT bench_id, ts, seq, received_at, solar_w, battery_pct, battery_v, load_w, rx_bytes, \
+                tx_bytes, wifi_clients, rssi_dbm, sessions_wifi, sessions_usb, sessions_kiosk, \
+                wifi_started, usb_started, kiosk_started, cpu_temp_c, enclosure_temp_c, uptime_s, \
+                disk_free_mb, faults::jsonb \
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[], $4::timestamptz[], \
+                     $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::bigint[], \
+                     $10::bigint[], $11::integer[], $12::integer[], $13::integer[], $14::integer[], \
+                     $15::integer[], $16::bigint[], $17::bigint[], $18::bigint[], $19::float8[], \
+                     $20::float8[], $21::bigint[], $22::bigint[], $23::text[]) \
+              AS u({TELEMETRY_COLUMNS}) \
+         ON CONFLICT DO NOTHING"
+    )
+});
+
+/// Writes `rows` in one statement, skipping samples already stored; returns how many were new.
+pub(crate) async fn insert(pool: &PgPool, rows: &[TelemetryRow]) -> Result<u64> {
+    fn column<T>(rows: &[TelemetryRow], f: impl Fn(&TelemetryRow) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    let result = sqlx::query(&INSERT)
+        .bind(column(rows, |r| r.bench_id.clone()))
+        .bind(column(rows, |r| Time::stored(r.ts)))
+        .bind(column(rows, |r| r.seq))
+        .bind(column(rows, |r| Time::stored(r.received_at)))
+        .bind(column(rows, |r| r.solar_w))
+        .bind(column(rows, |r| r.battery_pct))
+        .bind(column(rows, |r| r.battery_v))
+        .bind(column(rows, |r| r.load_w))
+        .bind(column(rows, |r| r.rx_bytes))
+        .bind(column(rows, |r| r.tx_bytes))
+        .bind(column(rows, |r| r.wifi_clients))
+        .bind(column(rows, |r| r.rssi_dbm))
+        .bind(column(rows, |r| r.sessions_wifi))
+        .bind(column(rows, |r| r.sessions_usb))
+        .bind(column(rows, |r| r.sessions_kiosk))
+        .bind(column(rows, |r| r.wifi_started))
+        .bind(column(rows, |r| r.usb_started))
+        .bind(column(rows, |r| r.kiosk_started))
+        .bind(column(rows, |r| r.cpu_temp_c))
+        .bind(column(rows, |r| r.enclosure_temp_c))
+        .bind(column(rows, |r| r.uptime_s))
+        .bind(column(rows, |r| r.disk_free_mb))
+        // JSON text, cast to `jsonb` in the statement.
+        .bind(column(rows, |r| {
+            serde_json::Value::from(r.faults.as_slice()).to_string()
+        }))
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected())
+}
