@@ -1,9 +1,8 @@
 //! What every domain's store trait shares: the coarse [`StoreError`] and its [`Result`].
 //!
-//! The domains ([`crate::telemetry`], [`crate::presence`], [`crate::ota`], [`crate::routing`])
-//! each define the store trait they need next to their records; [`crate::store`] implements
-//! them on SQLite and PostgreSQL. This module is the one piece both sides name, so it depends on
-//! neither.
+//! The domains (`telemetry`, `presence`, `ota`, `routing`) each define the store trait they
+//! need next to their records, and `store` implements them on SQLite and PostgreSQL. This module
+//! is the one piece both sides name, so it depends on neither.
 
 /// Store errors, coarse on purpose: callers only decide between "retry later" and "give up".
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! Telemetry as the control plane keeps it: one flattened row per sample, time buckets and
 //! usage totals computed by the database, and the [`TelemetryStore`] the backends implement.
-//! Samples arrive through [`crate::ingest`] and are read back by the API.
+//! Samples arrive through `ingest` and are read back by the API.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
