@@ -389,7 +389,7 @@ fn on_message(msg: Inbound, to: &Consumers, metrics: &Metrics) {
         },
         TopicKind::ConfigAck => ota.on_ack(&msg.topic.bench, &msg.payload),
         TopicKind::Ideas => routing.on_idea(&msg.topic.bench, msg.payload, msg.received_at),
-        TopicKind::Config | TopicKind::IdeasAck => {
+        TopicKind::Config | TopicKind::IdeasAck | TopicKind::TelemetryAck => {
             metrics.dropped(protocol::RejectReason::UnknownTopic.label());
         }
     }

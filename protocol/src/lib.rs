@@ -18,7 +18,7 @@ pub use config::{BenchConfig, ConfigAck, ConfigDocument};
 pub use fleet::{BenchInfo, Fleet};
 pub use idea::{IdeaAck, IdeaState, IdeaSubmission};
 pub use status::{BenchState, Status};
-pub use telemetry::{RejectReason, Rejection, Telemetry};
+pub use telemetry::{RejectReason, Rejection, Telemetry, TelemetryAck};
 pub use token::{Claims, Role};
 pub use topic::{BenchId, Topic, TopicKind};
 

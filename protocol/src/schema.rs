@@ -3,13 +3,14 @@
 
 use schemars::schema_for;
 
-use crate::{ConfigAck, ConfigDocument, IdeaAck, IdeaSubmission, Status, Telemetry, fleet::BenchInfo};
+use crate::{ConfigAck, ConfigDocument, IdeaAck, IdeaSubmission, Status, Telemetry, TelemetryAck, fleet::BenchInfo};
 
 /// `(file name, schema)` of every published payload schema.
 pub fn all() -> Vec<(&'static str, serde_json::Value)> {
     let v = |s: schemars::Schema| serde_json::to_value(s).unwrap_or_default();
     vec![
         ("telemetry.schema.json", v(schema_for!(Telemetry))),
+        ("telemetry-ack.schema.json", v(schema_for!(TelemetryAck))),
         ("status.schema.json", v(schema_for!(Status))),
         ("fleet-bench.schema.json", v(schema_for!(BenchInfo))),
         ("config.schema.json", v(schema_for!(ConfigDocument))),

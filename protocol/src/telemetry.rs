@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{MAX_PAYLOAD_BYTES, PAYLOAD_VERSION};
 
+mod ack;
+pub use ack::TelemetryAck;
+
 /// One telemetry sample. Counters (`rx_bytes`, `tx_bytes`, `*_started`) count since boot and
 /// reset when the bench reboots (`uptime_s` goes down); the other session fields are gauges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

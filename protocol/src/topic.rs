@@ -66,6 +66,8 @@ impl AsRef<str> for BenchId {
 pub enum TopicKind {
     /// bench -> server, QoS 0 or 1.
     Telemetry,
+    /// server -> bench, QoS 1: which samples are stored (see [`crate::TelemetryAck`]).
+    TelemetryAck,
     /// bench -> server, retained, QoS 1; also the Last Will topic.
     Status,
     /// bench -> server, citizens' ideas (specified by the idea-routing issue).
@@ -79,8 +81,9 @@ pub enum TopicKind {
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 6] = [
+    pub const ALL: [TopicKind; 7] = [
         Self::Telemetry,
+        Self::TelemetryAck,
         Self::Status,
         Self::Ideas,
         Self::IdeasAck,
@@ -92,6 +95,7 @@ impl TopicKind {
     pub fn suffix(self) -> &'static str {
         match self {
             Self::Telemetry => "telemetry",
+            Self::TelemetryAck => "telemetry/ack",
             Self::Status => "status",
             Self::Ideas => "ideas",
             Self::IdeasAck => "ideas/ack",
@@ -109,6 +113,7 @@ impl TopicKind {
     pub fn label(self) -> &'static str {
         match self {
             Self::Telemetry => "telemetry",
+            Self::TelemetryAck => "telemetry_ack",
             Self::Status => "status",
             Self::Ideas => "ideas",
             Self::IdeasAck => "ideas_ack",
