@@ -133,6 +133,9 @@ pub(crate) struct Stats {
     pub listening: AtomicBool,
     /// Set once shutdown began, so endings are not mistaken for faults.
     pub stopping: AtomicBool,
+    /// Benches that subscribed to their `telemetry/ack` (kept across reconnects, as a persistent
+    /// session keeps the subscription; bounded by the registry).
+    pub storage_ack_subscribers: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 /// A cheap, cloneable handle to a running broker.
@@ -170,6 +173,16 @@ impl BrokerHandle {
             mpsc::error::TrySendError::Full(_) => BrokerError::Busy,
             mpsc::error::TrySendError::Closed(_) => BrokerError::Stopped,
         })
+    }
+
+    /// Whether `bench` subscribed to its storage acknowledgements (`benches/{id}/telemetry/ack`).
+    pub fn wants_storage_acks(&self, bench: &str) -> bool {
+        let subscribers = self
+            .stats
+            .storage_ack_subscribers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subscribers.contains(bench)
     }
 
     /// Bench messages dropped because the inbound queue was full (or closed).

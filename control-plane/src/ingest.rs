@@ -1,17 +1,25 @@
 //! Telemetry ingest: decoded rows are buffered in memory, written in batches (on size or after a
 //! short interval), and retried with backoff while the store is unreachable.
 //!
-//! The buffer is bounded: beyond `buffer_rows` new rows are dropped, counted and logged — never
-//! silently. `submit` never blocks, so the broker's consumer never stalls behind the store.
+//! The buffer is bounded: beyond `buffer_rows` new rows are refused, counted and logged — never
+//! silently — and a refused row goes no further (no live event, no presence update). `submit`
+//! never blocks, so the broker's consumer never stalls behind the store.
+//!
+//! Once a batch commits, its benches are told which samples are durable ([`StorageAcks`], the
+//! `telemetry/ack` topic of docs/protocol.md); a bench that listens sends the rest again, so
+//! what the buffer refused or a crash lost is not lost for good.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use protocol::{BenchId, TelemetryAck, Topic, TopicKind};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::broker::BrokerHandle;
 use crate::metrics::Metrics;
 use crate::settings::IngestSettings;
 use crate::telemetry::{TelemetryRow, TelemetryStore};
@@ -29,8 +37,58 @@ pub struct Ingest {
 /// How many samples a live-event subscriber may fall behind before it skips some.
 pub const LIVE_CAPACITY: usize = 1024;
 
+/// Told about every committed batch, so benches learn which samples are stored.
+pub trait StorageAcks: Send + Sync + 'static {
+    /// `rows` are in the store now (newly, or stored before).
+    fn stored(&self, rows: &[TelemetryRow]);
+}
+
+/// Publishes each committed batch's acknowledgements on `benches/{id}/telemetry/ack`, to the
+/// benches that subscribed to theirs.
+pub struct BrokerAcks {
+    pub broker: BrokerHandle,
+    pub metrics: Arc<Metrics>,
+}
+
+impl StorageAcks for BrokerAcks {
+    fn stored(&self, rows: &[TelemetryRow]) {
+        let mut per_bench: HashMap<&str, Vec<u64>> = HashMap::new();
+        for row in rows {
+            if let Ok(seq) = u64::try_from(row.seq) {
+                per_bench.entry(&row.bench_id).or_default().push(seq);
+            }
+        }
+        for (bench, seqs) in per_bench {
+            if !self.broker.wants_storage_acks(bench) {
+                continue;
+            }
+            let Ok(id) = BenchId::parse(bench) else { continue };
+            let ack = TelemetryAck::from_seqs(seqs);
+            let topic = Topic::new(id, TopicKind::TelemetryAck).to_string();
+            match self.broker.publish(&topic, Bytes::from(ack.to_json()), false) {
+                Ok(()) => {
+                    self.metrics.ingest_storage_acks.inc();
+                    self.metrics.ingest_storage_acked_rows.inc_by(ack.len());
+                }
+                Err(e) => {
+                    self.metrics.ingest_storage_acks_failed.inc();
+                    tracing::debug!(bench.id = %bench, error = %e, "storage acknowledgement not sent");
+                }
+            }
+        }
+    }
+}
+
+/// For ingest without storage acknowledgements (tests, tools).
+pub struct NoAcks;
+
+impl StorageAcks for NoAcks {
+    fn stored(&self, _: &[TelemetryRow]) {}
+}
+
 struct Shared {
     buffer: Mutex<Buffer>,
+    acks: Arc<dyn StorageAcks>,
     /// Every accepted sample, for live subscribers (the API's event stream).
     live: tokio::sync::broadcast::Sender<TelemetryRow>,
     wake: Notify,
@@ -44,10 +102,12 @@ impl Ingest {
         store: Arc<dyn TelemetryStore>,
         settings: IngestSettings,
         metrics: Arc<Metrics>,
+        acks: Arc<dyn StorageAcks>,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let shared = Arc::new(Shared {
             buffer: Mutex::default(),
+            acks,
             live: tokio::sync::broadcast::channel(LIVE_CAPACITY).0,
             wake: Notify::new(),
             settings,
@@ -57,7 +117,7 @@ impl Ingest {
         (Self { shared }, task)
     }
 
-    /// Queues a row for writing. Returns false when the buffer is full and the row was dropped.
+    /// Queues a row for writing. Returns false when the buffer is full and the row was refused.
     pub fn submit(&self, row: TelemetryRow) -> bool {
         let s = &self.shared;
         let len = {
@@ -212,6 +272,7 @@ async fn flush_one(s: &Shared, store: &dyn TelemetryStore) -> Result<(), crate::
     let m = &s.metrics;
     match result {
         Ok(new) => {
+            s.acks.stored(&batch);
             s.lock().in_flight = 0;
             m.ingest_flush_duration_seconds.observe(started.elapsed().as_secs_f64());
             m.ingest_batch_rows.observe(batch.len() as f64);
@@ -233,22 +294,37 @@ async fn flush_one(s: &Shared, store: &dyn TelemetryStore) -> Result<(), crate::
     }
 }
 
+/// Why a sample went no further than ingest.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refused {
+    /// The payload failed validation (counted by reason in `mqtt_messages_dropped`).
+    #[error("{}: {}", .0.reason.label(), .0.detail)]
+    Invalid(protocol::Rejection),
+    /// The buffer was full (counted in `ingest_rows_dropped`); an ack-aware bench sends it again.
+    #[error("ingest buffer full")]
+    BufferFull,
+}
+
 /// Decodes one telemetry payload and queues its row. A payload that fails validation is dropped,
-/// counted by reason and logged with the bench id; the caller learns whether it was accepted.
+/// counted by reason and logged with the bench id; a valid one the full buffer refuses is counted
+/// too. Only an accepted row reaches live subscribers, and the caller (presence) learns which.
 pub fn telemetry(
     ingest: &Ingest,
     bench: &str,
     payload: &[u8],
     received_at: chrono::DateTime<chrono::Utc>,
-) -> Result<(), protocol::Rejection> {
+) -> Result<(), Refused> {
     match protocol::Telemetry::decode(payload, received_at) {
         Ok(t) => {
-            ingest.shared.metrics.observe(bench, &t, received_at);
             let row = TelemetryRow::from_payload(bench, &t, received_at);
-            if ingest.shared.live.receiver_count() > 0 {
-                let _ = ingest.shared.live.send(row.clone());
+            let live = (ingest.shared.live.receiver_count() > 0).then(|| row.clone());
+            if !ingest.submit(row) {
+                return Err(Refused::BufferFull);
             }
-            ingest.submit(row);
+            ingest.shared.metrics.observe(bench, &t, received_at);
+            if let Some(row) = live {
+                let _ = ingest.shared.live.send(row);
+            }
             Ok(())
         }
         Err(rejection) => {
@@ -259,7 +335,7 @@ pub fn telemetry(
                 detail = %rejection.detail,
                 "telemetry dropped"
             );
-            Err(rejection)
+            Err(Refused::Invalid(rejection))
         }
     }
 }
@@ -293,7 +369,13 @@ mod tests {
             buffer_rows: 1000,
         };
         let shutdown = CancellationToken::new();
-        let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics.clone(), shutdown.clone());
+        let (ingest, task) = Ingest::spawn(
+            store.clone(),
+            settings,
+            metrics.clone(),
+            Arc::new(NoAcks),
+            shutdown.clone(),
+        );
 
         let t0: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
         let accepted = (0..1500)
@@ -354,7 +436,7 @@ mod tests {
             buffer_rows: 1000,
         };
         let shutdown = CancellationToken::new();
-        let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics, shutdown.clone());
+        let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics, Arc::new(NoAcks), shutdown.clone());
         let t0: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
         for i in 0..7 {
             ingest.submit(telemetry_row("ravno-01", i, t0 + chrono::Duration::seconds(i)));
@@ -382,6 +464,7 @@ mod tests {
                 store,
                 IngestSettings::default(),
                 metrics.clone(),
+                Arc::new(NoAcks),
                 CancellationToken::new(),
             );
             let now = Utc::now();
@@ -398,5 +481,97 @@ mod tests {
             );
             assert_eq!(ingest.buffered(), 0);
         });
+    }
+
+    /// A valid telemetry payload numbered `seq`, sent now.
+    pub(crate) fn payload(seq: u64) -> Vec<u8> {
+        format!(
+            r#"{{"v":1,"ts":"{}","seq":{seq},"power":{{"solar_w":40.0,"battery_pct":80.0}}}}"#,
+            Utc::now().to_rfc3339()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_row_the_full_buffer_refuses_goes_no_further() {
+        let db = sqlite_database();
+        let store = crate::store::connect(db.url(), &Default::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let metrics = Arc::new(Metrics::new());
+        // One row fills the buffer, and nothing is written before shutdown.
+        let settings = IngestSettings {
+            batch_size: 500,
+            flush_interval_ms: 600_000,
+            buffer_rows: 1,
+        };
+        let (ingest, _task) = Ingest::spawn(
+            store,
+            settings,
+            metrics.clone(),
+            Arc::new(NoAcks),
+            CancellationToken::new(),
+        );
+        let mut live = ingest.subscribe();
+        assert_eq!(telemetry(&ingest, "mostar-01", &payload(1), Utc::now()), Ok(()));
+        assert_eq!(
+            telemetry(&ingest, "mostar-01", &payload(2), Utc::now()),
+            Err(Refused::BufferFull)
+        );
+        assert_eq!(live.try_recv().unwrap().seq, 1);
+        assert!(
+            matches!(live.try_recv(), Err(tokio::sync::broadcast::error::TryRecvError::Empty)),
+            "a refused row must not reach live subscribers"
+        );
+        assert_eq!(metrics.ingest_rows_dropped.get(), 1);
+        assert_eq!(ingest.buffered(), 1);
+    }
+
+    /// Records what it is told, in order.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<Vec<(String, i64)>>>);
+
+    impl StorageAcks for Recorded {
+        fn stored(&self, rows: &[TelemetryRow]) {
+            let batch = rows.iter().map(|r| (r.bench_id.clone(), r.seq)).collect();
+            self.0.lock().unwrap().push(batch);
+        }
+    }
+
+    #[tokio::test]
+    async fn only_committed_batches_are_acknowledged() {
+        let db = sqlite_database();
+        let inner = crate::store::connect(db.url(), &Default::default()).await.unwrap();
+        inner.migrate().await.unwrap();
+        let store = Arc::new(Outage::new(inner));
+        store.set_down(true);
+        let acks = Arc::new(Recorded::default());
+        let metrics = Arc::new(Metrics::new());
+        let settings = IngestSettings {
+            batch_size: 10,
+            flush_interval_ms: 10,
+            buffer_rows: 100,
+        };
+        let shutdown = CancellationToken::new();
+        let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics.clone(), acks.clone(), shutdown.clone());
+        let t0: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        for i in 0..5 {
+            ingest.submit(telemetry_row("mostar-01", i, t0 + chrono::Duration::seconds(i)));
+            ingest.submit(telemetry_row("zepce-01", 100 + i, t0 + chrono::Duration::seconds(i)));
+        }
+        wait_for("a failed write", || metrics.store_write_errors.get() > 0).await;
+        assert!(
+            acks.0.lock().unwrap().is_empty(),
+            "nothing is acknowledged while the store is down"
+        );
+        store.set_down(false);
+        wait_for("the buffer to drain", || ingest.buffered() == 0).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        let acked: Vec<(String, i64)> = acks.0.lock().unwrap().concat();
+        assert_eq!(acked.len(), 10);
+        for i in 0..5 {
+            assert!(acked.contains(&("mostar-01".to_owned(), i)));
+            assert!(acked.contains(&("zepce-01".to_owned(), 100 + i)));
+        }
     }
 }

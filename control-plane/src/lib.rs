@@ -140,12 +140,6 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let stop_ingest = CancellationToken::new();
     let stop_presence = CancellationToken::new();
 
-    let (ingest, ingest_task) = Ingest::spawn(
-        store.clone(),
-        settings.ingest.clone(),
-        metrics.clone(),
-        stop_ingest.clone(),
-    );
     let (presence, presence_task) = PresenceTracker::start(
         &fleet,
         &settings.presence,
@@ -173,6 +167,17 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     .await?;
     let mqtt_addr = broker.local_addr;
     let handle = broker.handle.clone();
+    // Each committed batch is acknowledged to the benches that listen for it.
+    let (ingest, ingest_task) = Ingest::spawn(
+        store.clone(),
+        settings.ingest.clone(),
+        metrics.clone(),
+        Arc::new(ingest::BrokerAcks {
+            broker: handle.clone(),
+            metrics: metrics.clone(),
+        }),
+        stop_ingest.clone(),
+    );
     // Right after the broker: it keeps retained messages only in memory, so every bench's desired
     // configuration is published again before benches (re)connect.
     let stop_ota = CancellationToken::new();
@@ -360,6 +365,19 @@ fn on_event(ev: BrokerEvent, presence: &PresenceTracker, metrics: &Metrics) {
     }
 }
 
+/// A telemetry sample: ingested, and only once accepted, counted as a sign of life.
+fn on_telemetry(
+    ingest: &Ingest,
+    presence: &PresenceTracker,
+    bench: &str,
+    payload: &[u8],
+    received_at: chrono::DateTime<chrono::Utc>,
+) {
+    if ingest::telemetry(ingest, bench, payload, received_at).is_ok() {
+        presence.apply(bench, Input::Telemetry);
+    }
+}
+
 fn on_message(msg: Inbound, to: &Consumers, metrics: &Metrics) {
     let Consumers {
         ingest,
@@ -370,11 +388,7 @@ fn on_message(msg: Inbound, to: &Consumers, metrics: &Metrics) {
     let bench = msg.topic.bench.as_str();
     metrics.received(msg.topic.kind);
     match msg.topic.kind {
-        TopicKind::Telemetry => {
-            if ingest::telemetry(ingest, bench, &msg.payload, msg.received_at).is_ok() {
-                presence.apply(bench, Input::Telemetry);
-            }
-        }
+        TopicKind::Telemetry => on_telemetry(ingest, presence, bench, &msg.payload, msg.received_at),
         TopicKind::Status => match protocol::Status::decode(&msg.payload) {
             Ok(status) => {
                 if let Some(version) = status.config_version {
@@ -392,5 +406,60 @@ fn on_message(msg: Inbound, to: &Consumers, metrics: &Metrics) {
         TopicKind::Config | TopicKind::IdeasAck | TopicKind::TelemetryAck => {
             metrics.dropped(protocol::RejectReason::UnknownTopic.label());
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A sample the full ingest buffer refuses is not a sign of life either.
+    #[tokio::test]
+    async fn a_refused_sample_does_not_update_presence() {
+        let db = store::testing::sqlite_database();
+        let store = store::connect(db.url(), &Default::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let stop = CancellationToken::new();
+        let settings = Settings::default();
+        let ingest_settings = settings::IngestSettings {
+            batch_size: 500,
+            flush_interval_ms: 600_000,
+            buffer_rows: 1,
+        };
+        let (ingest, _ingest_task) = Ingest::spawn(
+            store.clone(),
+            ingest_settings,
+            metrics.clone(),
+            Arc::new(ingest::NoAcks),
+            stop.clone(),
+        );
+        let fleet = Fleet::link4();
+        let (presence, _presence_task) =
+            PresenceTracker::start(&fleet, &settings.presence, store.clone(), metrics, stop.clone())
+                .await
+                .unwrap();
+        let sample = |seq: u64| {
+            format!(
+                r#"{{"v":1,"ts":"{}","seq":{seq},"power":{{"solar_w":40.0,"battery_pct":80.0}}}}"#,
+                chrono::Utc::now().to_rfc3339()
+            )
+        };
+        on_telemetry(
+            &ingest,
+            &presence,
+            "mostar-01",
+            sample(1).as_bytes(),
+            chrono::Utc::now(),
+        );
+        on_telemetry(&ingest, &presence, "zepce-01", sample(1).as_bytes(), chrono::Utc::now());
+        assert!(presence.get("mostar-01").unwrap().last_seen.is_some());
+        assert_eq!(
+            presence.get("zepce-01").unwrap().last_seen,
+            None,
+            "the buffer refused zepce-01's sample"
+        );
+        stop.cancel();
     }
 }

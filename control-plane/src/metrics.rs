@@ -87,10 +87,16 @@ pub struct Metrics {
     pub ingest_rows_stored: Counter,
     /// Rows skipped as already stored (same bench, seq and ts).
     pub ingest_rows_duplicate: Counter,
-    /// Rows dropped because the outage buffer was full.
+    /// Rows refused because the buffer was full (never storage-acknowledged).
     pub ingest_rows_dropped: Counter,
     /// Rows waiting to be written.
     pub ingest_buffered_rows: Gauge,
+    /// Storage acknowledgements (`telemetry/ack`) published to benches.
+    pub ingest_storage_acks: Counter,
+    /// Samples those acknowledgements covered.
+    pub ingest_storage_acked_rows: Counter,
+    /// Storage acknowledgements that could not be queued (the bench sends the samples again).
+    pub ingest_storage_acks_failed: Counter,
     /// Failed store writes (telemetry batches and status events), each retried.
     pub store_write_errors: Counter,
     /// 1 when the bench is online, 0 otherwise; registry benches only.
@@ -148,6 +154,9 @@ impl Metrics {
             ingest_rows_duplicate: Counter::default(),
             ingest_rows_dropped: Counter::default(),
             ingest_buffered_rows: Gauge::default(),
+            ingest_storage_acks: Counter::default(),
+            ingest_storage_acked_rows: Counter::default(),
+            ingest_storage_acks_failed: Counter::default(),
             store_write_errors: Counter::default(),
             bench_up: Family::default(),
             bench_state: Family::default(),
@@ -223,6 +232,21 @@ impl Metrics {
             "ingest_buffered_rows",
             "Telemetry rows waiting to be written",
             m.ingest_buffered_rows.clone(),
+        );
+        registry.register(
+            "ingest_storage_acks",
+            "Storage acknowledgements (telemetry/ack) published to benches",
+            m.ingest_storage_acks.clone(),
+        );
+        registry.register(
+            "ingest_storage_acked_rows",
+            "Telemetry rows covered by storage acknowledgements",
+            m.ingest_storage_acked_rows.clone(),
+        );
+        registry.register(
+            "ingest_storage_acks_failed",
+            "Storage acknowledgements that could not be queued to the broker (the bench sends again)",
+            m.ingest_storage_acks_failed.clone(),
         );
         registry.register(
             "store_write_errors",

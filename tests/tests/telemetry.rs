@@ -255,3 +255,89 @@ async fn wrong_expired_and_unknown_credentials_are_refused() {
         "the secret must never be logged"
     );
 }
+
+/// A bench that subscribes to `telemetry/ack` learns which samples are in the database: every
+/// sample it sent is acknowledged, and everything acknowledged is stored.
+async fn storage_acks(database_url: Option<&str>) {
+    let cp = ControlPlane::start_with(database_url, &[]);
+    let token = cp.token("bench", "maglaj-01", &[]);
+    let opts = bench_options(&cp, "maglaj-01", &token);
+    let (client, mut eventloop) = AsyncClient::new(opts, 200);
+    wait_connack(&mut eventloop).await.expect("bench should be accepted");
+    let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let _loop = tokio::spawn(async move {
+        while let Ok(event) = eventloop.poll().await {
+            if let Event::Incoming(Packet::Publish(p)) = event {
+                let _ = acks_tx.send((p.topic.clone(), p.payload.to_vec()));
+            }
+        }
+    });
+    client
+        .subscribe("benches/maglaj-01/telemetry/ack", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    // The subscription is in place once the retained config (subscribed after it) arrives.
+    client
+        .subscribe("benches/maglaj-01/config", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, async {
+        while let Some((topic, _)) = acks.recv().await {
+            if topic == "benches/maglaj-01/config" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the retained configuration");
+
+    const SAMPLES: u64 = 50;
+    for seq in 1..=SAMPLES {
+        client
+            .publish(
+                "benches/maglaj-01/telemetry",
+                QoS::AtLeastOnce,
+                false,
+                telemetry(seq, 60.0),
+            )
+            .await
+            .unwrap();
+    }
+    let mut acked = std::collections::BTreeSet::new();
+    tokio::time::timeout(WAIT, async {
+        while acked.len() < SAMPLES as usize {
+            let (topic, payload) = acks.recv().await.expect("event loop ended");
+            if topic != "benches/maglaj-01/telemetry/ack" {
+                continue;
+            }
+            let ack = protocol::TelemetryAck::decode(&payload).expect("a valid storage ack");
+            acked.extend((1..=SAMPLES).filter(|s| ack.contains(*s)));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("storage acks for {SAMPLES} samples; got {acked:?}"));
+
+    // Acknowledged means committed: the rows are there the moment the ack is.
+    let store = open(&cp).await;
+    let stored = recent_telemetry(store.as_ref(), "maglaj-01").await;
+    let seqs: std::collections::BTreeSet<u64> = stored.iter().map(|r| r.seq as u64).collect();
+    assert_eq!(seqs, acked);
+    assert_eq!(
+        cp.metric("benchfleet_ingest_storage_acked_rows_total").await,
+        Some(SAMPLES as f64)
+    );
+    assert!(cp.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_acks_confirm_what_is_stored_on_sqlite() {
+    storage_acks(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_acks_confirm_what_is_stored_on_postgres() {
+    let Some(db) = store::testing::pg_database().await else {
+        return;
+    };
+    storage_acks(Some(db.url())).await;
+}

@@ -114,7 +114,13 @@ impl Harness {
             flush_interval_ms: 10,
             ..IngestSettings::default()
         };
-        let (ingest, ingest_task) = Ingest::spawn(store.clone(), ingest_settings, metrics.clone(), stop.clone());
+        let (ingest, ingest_task) = Ingest::spawn(
+            store.clone(),
+            ingest_settings,
+            metrics.clone(),
+            Arc::new(crate::ingest::NoAcks),
+            stop.clone(),
+        );
         let (presence, presence_task) = PresenceTracker::start(
             &fleet,
             &PresenceSettings::default(),

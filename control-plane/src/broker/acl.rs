@@ -33,9 +33,14 @@ pub fn may_publish(bench: &BenchId, topic: &str) -> bool {
     Topic::parse(topic).is_some_and(|t| t.bench == *bench && t.kind.bench_publishes())
 }
 
-/// `benches/<own id>/{config,ideas/ack}`, exactly.
+/// `benches/<own id>/{config,ideas/ack,telemetry/ack}`, exactly.
 pub fn may_subscribe(bench: &BenchId, filter: &str) -> bool {
     Topic::parse(filter).is_some_and(|t| t.bench == *bench && !t.kind.bench_publishes())
+}
+
+/// The bench's own `telemetry/ack`: subscribing to it asks for storage acknowledgements.
+pub fn is_storage_acks(bench: &BenchId, filter: &str) -> bool {
+    Topic::parse(filter).is_some_and(|t| t.bench == *bench && t.kind == TopicKind::TelemetryAck)
 }
 
 /// Only the bench's own `status` may carry its Last Will.
@@ -82,6 +87,10 @@ mod tests {
         let a = id("mostar-01");
         assert!(may_subscribe(&a, "benches/mostar-01/config"));
         assert!(may_subscribe(&a, "benches/mostar-01/ideas/ack"));
+        assert!(may_subscribe(&a, "benches/mostar-01/telemetry/ack"));
+        assert!(is_storage_acks(&a, "benches/mostar-01/telemetry/ack"));
+        assert!(!is_storage_acks(&a, "benches/zepce-01/telemetry/ack"));
+        assert!(!is_storage_acks(&a, "benches/mostar-01/ideas/ack"));
         for bad in [
             "benches/zepce-01/config",
             "benches/+/config",

@@ -194,6 +194,14 @@ impl Gate {
                 if let Some(f) = subscribe.filters.iter().find(|f| !acl::may_subscribe(bench, &f.path)) {
                     return Err(self.violation(bench, AclAction::Subscribe, &f.path));
                 }
+                if subscribe.filters.iter().any(|f| acl::is_storage_acks(bench, &f.path)) {
+                    self.shared
+                        .stats
+                        .storage_ack_subscribers
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(bench.as_str().to_owned());
+                }
             }
             Packet::Connect(..) => {
                 warn!(bench.id = %bench, conn.serial = self.conn, "second CONNECT on one connection, disconnecting");
