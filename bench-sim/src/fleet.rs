@@ -58,6 +58,15 @@ pub struct FleetOptions {
     pub scenario: Scenario,
     /// Store-and-forward capacity per bench, samples. Default 1000.
     pub queue_capacity: usize,
+    /// Keep each sample until the control plane confirms it stored
+    /// (`benches/{id}/telemetry/ack`), not only until the broker's PUBACK. Default: on with
+    /// credentials (a control plane), off without (a plain broker sends no such ack).
+    pub storage_acks: bool,
+    /// Send a sample again when its storage ack has not come after this long. Default 30 s.
+    pub storage_ack_timeout: Duration,
+    /// Each bench takes this many samples, then only delivers what it holds (tests count
+    /// exactly what was generated). Default: no limit.
+    pub max_samples: Option<u64>,
     /// Firmware version announced in `status`.
     pub fw: String,
     /// Reconnect backoff bounds (exponential with jitter). Default 500 ms to 30 s.
@@ -72,6 +81,7 @@ pub struct FleetOptions {
 
 impl FleetOptions {
     pub fn new(broker: Broker, fleet: Fleet, credentials: Credentials) -> Self {
+        let storage_acks = !matches!(credentials, Credentials::Anonymous);
         Self {
             broker,
             fleet,
@@ -85,6 +95,9 @@ impl FleetOptions {
             config_reject_rate: 0.0,
             scenario: Scenario::default(),
             queue_capacity: 1000,
+            storage_acks,
+            storage_ack_timeout: Duration::from_secs(30),
+            max_samples: None,
             fw: format!("sim-{}", env!("CARGO_PKG_VERSION")),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
@@ -136,6 +149,9 @@ impl SimFleet {
             idea_retry: opts.idea_retry,
             config_reject_rate: opts.config_reject_rate,
             queue_capacity: opts.queue_capacity,
+            storage_acks: opts.storage_acks,
+            storage_ack_timeout: opts.storage_ack_timeout,
+            max_samples: opts.max_samples,
             backoff_min: opts.backoff_min,
             backoff_max: opts.backoff_max,
             keep_alive: opts.keep_alive,
@@ -282,6 +298,9 @@ fn validate(opts: &FleetOptions) -> Result<(), SimError> {
     }
     if opts.queue_capacity == 0 || opts.queue_capacity > 1_000_000 {
         return invalid("queue capacity must be 1-1000000".into());
+    }
+    if opts.storage_ack_timeout < Duration::from_millis(100) || opts.storage_ack_timeout > Duration::from_secs(3600) {
+        return invalid("storage ack timeout must be 100 ms to 1 h".into());
     }
     if opts.sleep_below_pct >= opts.wake_above_pct {
         return invalid("the sleep threshold must be below the wake threshold".into());

@@ -31,5 +31,5 @@ pub use faults::{Fault, Scenario};
 pub use fleet::{FleetOptions, SimError, SimFleet, run_fleet};
 pub use ideas::IdeaPace;
 pub use load::{LoadOptions, Rate, run_load};
-pub use report::LoadReport;
+pub use report::{LoadReport, StorageReport};
 pub use session::{BenchSnapshot, LinkState};

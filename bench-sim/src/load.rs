@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bench::BenchModel;
 use crate::broker::Broker;
 use crate::credentials::Credentials;
-use crate::report::{LoadReport, Quantiles};
+use crate::report::{LoadReport, Quantiles, StorageReport};
 use connection::{Slot, open, send};
 pub use rate::Rate;
 
@@ -56,6 +56,9 @@ pub struct LoadOptions {
     pub drain: Duration,
     /// `Anonymous` against a plain broker; signed bench tokens against the control plane.
     pub credentials: Credentials,
+    /// Subscribe to each bench's storage acknowledgements and report what the control plane
+    /// confirmed stored. Off by default; the CLI turns it on with credentials.
+    pub storage_acks: bool,
 }
 
 impl LoadOptions {
@@ -70,6 +73,7 @@ impl LoadOptions {
             connect_grace: Duration::from_secs(30),
             drain: Duration::from_secs(10),
             credentials: Credentials::Anonymous,
+            storage_acks: false,
         }
     }
 
@@ -124,6 +128,8 @@ pub struct Progress {
     /// Offered and neither acknowledged nor known lost yet.
     pub outstanding: u64,
     pub lost: u64,
+    /// Confirmed stored by the control plane, when storage acks are asked for.
+    pub stored: Option<u64>,
 }
 
 impl fmt::Display for Progress {
@@ -143,7 +149,11 @@ impl fmt::Display for Progress {
             self.acked,
             self.outstanding,
             self.lost
-        )
+        )?;
+        if let Some(stored) = self.stored {
+            write!(f, "  stored {stored}")?;
+        }
+        Ok(())
     }
 }
 
@@ -161,16 +171,24 @@ struct Counters {
     abandoned: AtomicU64,
     /// Nanoseconds since the start of the sending phase at the latest ack.
     last_ack_ns: AtomicU64,
+    /// Confirmed stored by a storage acknowledgement.
+    stored_acked: AtomicU64,
+    /// Handed over or written, never confirmed stored, on a connection that died.
+    unstored_abandoned: AtomicU64,
+    /// Nanoseconds since the start of the sending phase at the latest storage ack.
+    last_stored_ns: AtomicU64,
 }
 
 struct Shared {
     counters: Counters,
     latency: Mutex<Histogram<u64>>,
+    storage_latency: Mutex<Histogram<u64>>,
     connect: Mutex<Histogram<u64>>,
     first_error: Mutex<Option<String>>,
     /// Set when the sending phase starts.
     send_start: Mutex<Option<Instant>>,
     qos: QoS,
+    storage_acks: bool,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -187,6 +205,7 @@ pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) ->
     let shared = Arc::new(Shared {
         counters: Counters::default(),
         latency: Mutex::new(histogram()),
+        storage_latency: Mutex::new(histogram()),
         connect: Mutex::new(histogram()),
         first_error: Mutex::new(None),
         send_start: Mutex::new(None),
@@ -195,6 +214,7 @@ pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) ->
         } else {
             QoS::AtLeastOnce
         },
+        storage_acks: opts.storage_acks,
     });
     let cancel = CancellationToken::new();
     let mut pollers = JoinSet::new();
@@ -215,6 +235,7 @@ pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) ->
             acked,
             outstanding: offered.saturating_sub(acked + abandoned + not_sent),
             lost: abandoned + not_sent,
+            stored: opts.storage_acks.then(|| c.stored_acked.load(Ordering::Relaxed)),
         }
     };
 
@@ -290,12 +311,15 @@ pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) ->
     }
     let send_end = Instant::now().max(end);
 
-    // Drain: wait for acks of everything handed over, or for the connection to die.
+    // Drain: wait for acks (and storage acks, if asked for) of everything handed over, or for
+    // the connection to die.
     let drain_deadline = send_end + opts.drain;
     let settled = || {
         let c = &shared.counters;
+        let accepted = c.accepted.load(Ordering::Relaxed);
         let done = c.acked.load(Ordering::Relaxed) + c.abandoned.load(Ordering::Relaxed);
-        done >= c.accepted.load(Ordering::Relaxed)
+        let stored = c.stored_acked.load(Ordering::Relaxed) + c.unstored_abandoned.load(Ordering::Relaxed);
+        done >= accepted && (!opts.storage_acks || stored >= accepted)
     };
     while !settled() && Instant::now() < drain_deadline {
         tokio::select! {
@@ -322,6 +346,26 @@ pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) ->
         .max(Duration::from_nanos(c.last_ack_ns.load(Ordering::Relaxed)).as_secs_f64());
     let latency = shared.latency.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram());
     let connect = shared.connect.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram());
+    let storage = opts.storage_acks.then(|| {
+        let stored_acked = c.stored_acked.load(Ordering::Relaxed);
+        let last = Duration::from_nanos(c.last_stored_ns.load(Ordering::Relaxed)).as_secs_f64();
+        let h = shared
+            .storage_latency
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|_| histogram());
+        StorageReport {
+            stored_acked,
+            unconfirmed: offered.saturating_sub(stored_acked),
+            stored_per_s: if last > 0.0 {
+                stored_acked as f64 / last.max(opts.duration.as_secs_f64())
+            } else {
+                0.0
+            },
+            last_stored_after_s: (last - opts.duration.as_secs_f64()).max(0.0),
+            latency_ms: Quantiles::from_us(&h),
+        }
+    });
     Ok(LoadReport {
         broker: opts.broker.to_string(),
         started_at,
@@ -346,6 +390,7 @@ pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) ->
             Quantiles::from_us(&latency)
         },
         scheduler_lag_max_ms: lag_max.as_secs_f64() * 1000.0,
+        storage,
         first_error: shared.first_error.lock().ok().and_then(|e| e.clone()),
     })
 }

@@ -86,6 +86,19 @@ struct RunArgs {
     /// Chance (0-1) that a valid configuration is rejected anyway.
     #[arg(long, default_value_t = 0.0)]
     config_reject_rate: f64,
+    /// Release a sample at the broker's PUBACK instead of holding it until the control plane
+    /// confirms it stored (the default with credentials; without, there is no such ack).
+    #[arg(long)]
+    no_storage_acks: bool,
+    /// Send a sample again when its storage ack has not come after this long.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    storage_ack_timeout: Duration,
+    /// Store-and-forward capacity per bench, samples.
+    #[arg(long, default_value_t = 1000)]
+    queue_capacity: usize,
+    /// Each bench takes this many samples, then only delivers what it still holds.
+    #[arg(long)]
+    samples: Option<u64>,
 }
 
 #[derive(Args)]
@@ -105,9 +118,13 @@ struct LoadArgs {
     /// How fast to open connections.
     #[arg(long, default_value = "1000/s")]
     connect_rate: Rate,
-    /// How long to wait for outstanding acks after sending.
+    /// How long to wait for outstanding acks (and storage acks) after sending.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     drain: Duration,
+    /// Do not ask for storage acknowledgements (asked for by default with --token-secret,
+    /// i.e. against a control plane; a plain broker sends none and the report says n/a).
+    #[arg(long)]
+    no_storage_acks: bool,
     /// Also write the report as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -233,6 +250,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         (true, Some(gap)) => IdeaPace::AtMostEvery(gap),
     };
     opts.config_reject_rate = args.config_reject_rate;
+    opts.storage_acks &= !args.no_storage_acks;
+    opts.storage_ack_timeout = args.storage_ack_timeout;
+    opts.queue_capacity = args.queue_capacity;
+    opts.max_samples = args.samples;
 
     let shutdown = CancellationToken::new();
     let fleet = SimFleet::spawn(opts, shutdown.clone())?;
@@ -266,6 +287,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     opts.connect_rate = args.connect_rate;
     opts.drain = args.drain;
     opts.credentials = credentials(args.token_secret.as_ref())?;
+    opts.storage_acks = !args.no_storage_acks && !matches!(opts.credentials, Credentials::Anonymous);
     if let Some(dir) = args
         .report
         .as_ref()

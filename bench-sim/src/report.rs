@@ -75,7 +75,36 @@ pub struct LoadReport {
     /// How late the scheduler itself ran at worst; high values mean the load generator, not
     /// the broker, was the bottleneck.
     pub scheduler_lag_max_ms: f64,
+    /// What the control plane confirmed stored; `None` against a plain broker (no storage
+    /// acknowledgements asked for).
+    pub storage: Option<StorageReport>,
     pub first_error: Option<String>,
+}
+
+/// Storage acknowledgements (`benches/{id}/telemetry/ack`) seen during a load run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageReport {
+    /// Messages the control plane confirmed as stored.
+    pub stored_acked: u64,
+    /// Messages offered and not confirmed stored by the end of the run and its drain.
+    pub unconfirmed: u64,
+    /// Confirmed messages per second, from the start of sending until the last confirmation.
+    pub stored_per_s: f64,
+    /// From the end of the sending window until the last confirmation, seconds (0 when
+    /// everything was confirmed before the window ended).
+    pub last_stored_after_s: f64,
+    /// Intended send time to storage acknowledgement.
+    pub latency_ms: Quantiles,
+}
+
+#[derive(Serialize)]
+struct Messages {
+    offered: u64,
+    written: u64,
+    acked: u64,
+    lost: u64,
+    stored_acked: Option<u64>,
+    unconfirmed: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -103,6 +132,10 @@ struct Json<'a> {
     offered_per_s: f64,
     latency_ms: Quantiles,
     scheduler_lag_max_ms: f64,
+    messages: Messages,
+    stored_per_s: Option<f64>,
+    last_stored_after_s: Option<f64>,
+    storage_latency_ms: Quantiles,
     first_error: Option<&'a str>,
 }
 
@@ -143,6 +176,17 @@ impl LoadReport {
             offered_per_s: round3(self.offered_per_s),
             latency_ms: self.latency_ms,
             scheduler_lag_max_ms: round3(self.scheduler_lag_max_ms),
+            messages: Messages {
+                offered: self.offered,
+                written: self.written,
+                acked: self.acked,
+                lost: self.lost,
+                stored_acked: self.storage.as_ref().map(|s| s.stored_acked),
+                unconfirmed: self.storage.as_ref().map(|s| s.unconfirmed),
+            },
+            stored_per_s: self.storage.as_ref().map(|s| round3(s.stored_per_s)),
+            last_stored_after_s: self.storage.as_ref().map(|s| round3(s.last_stored_after_s)),
+            storage_latency_ms: self.storage.as_ref().map(|s| s.latency_ms).unwrap_or_default(),
             first_error: self.first_error.as_deref(),
         }
     }
@@ -208,6 +252,24 @@ impl fmt::Display for LoadReport {
                 opt_ms(l.max)
             )?;
         }
+        match &self.storage {
+            None => writeln!(f, "stored       n/a (no storage acknowledgements asked for)")?,
+            Some(s) => {
+                writeln!(
+                    f,
+                    "stored       confirmed {}  unconfirmed {}  {:.1} msg/s  last {:.2} s after the load",
+                    s.stored_acked, s.unconfirmed, s.stored_per_s, s.last_stored_after_s
+                )?;
+                let l = &s.latency_ms;
+                writeln!(
+                    f,
+                    "             publish→storage ack from the intended send time: p50 {}  p99 {}  max {}",
+                    opt_ms(l.p50),
+                    opt_ms(l.p99),
+                    opt_ms(l.max)
+                )?;
+            }
+        }
         write!(f, "scheduler    worst lag {:.2} ms", self.scheduler_lag_max_ms)?;
         if let Some(e) = &self.first_error {
             write!(f, "\nfirst error  {e}")?;
@@ -245,6 +307,7 @@ mod tests {
             msgs_per_s: 9.9,
             latency_ms: Quantiles::from_us(&h),
             scheduler_lag_max_ms: 0.25,
+            storage: None,
             first_error: None,
         }
     }
@@ -290,5 +353,36 @@ mod tests {
         qos0.latency_ms = Quantiles::default();
         assert!(qos0.to_string().contains("n/a (QoS 0"));
         assert!(qos0.to_json()["p99_ms"].is_null());
+    }
+
+    #[test]
+    fn storage_figures_are_null_against_a_plain_broker_and_counted_otherwise() {
+        let plain = report();
+        let j = plain.to_json();
+        assert_eq!(j["messages"]["acked"], 99);
+        assert!(j["messages"]["stored_acked"].is_null(), "{j}");
+        assert!(j["messages"]["unconfirmed"].is_null(), "{j}");
+        assert!(j["storage_latency_ms"]["p99"].is_null(), "{j}");
+        assert!(plain.to_string().contains("stored       n/a"));
+
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        h.record(250_000).unwrap();
+        let mut cp = report();
+        cp.storage = Some(StorageReport {
+            stored_acked: 97,
+            unconfirmed: 3,
+            stored_per_s: 9.7,
+            last_stored_after_s: 0.4,
+            latency_ms: Quantiles::from_us(&h),
+        });
+        let j = cp.to_json();
+        assert_eq!(j["messages"]["stored_acked"], 97);
+        assert_eq!(j["messages"]["unconfirmed"], 3);
+        assert!(
+            (j["storage_latency_ms"]["p50"].as_f64().unwrap() - 250.0).abs() < 0.5,
+            "{j}"
+        );
+        let t = cp.to_string();
+        assert!(t.contains("confirmed 97  unconfirmed 3"), "{t}");
     }
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use protocol::idea::IdeaSubmission;
+use protocol::telemetry::TelemetryAck;
 use protocol::{BenchId, BenchInfo, Status, Topic, TopicKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -78,8 +79,13 @@ pub struct BenchSnapshot {
     pub seq: u64,
     /// Samples the broker acknowledged (PUBACK).
     pub acked: u64,
-    /// Samples waiting or in flight.
+    /// Samples the control plane confirmed as stored (storage acknowledgements).
+    pub stored_acked: u64,
+    /// Samples held: waiting, in flight, or acknowledged by the broker and not yet confirmed
+    /// stored.
     pub queued: usize,
+    /// Of `queued`, those the broker acknowledged that wait for the store's confirmation.
+    pub unconfirmed: usize,
     /// Samples lost to a full store-and-forward queue.
     pub dropped: u64,
     /// The configuration version running.
@@ -108,6 +114,12 @@ pub(crate) struct Behaviour {
     pub idea_retry: Duration,
     pub config_reject_rate: f64,
     pub queue_capacity: usize,
+    /// Hold samples until the control plane confirms them stored, not only until PUBACK.
+    pub storage_acks: bool,
+    /// Send an unconfirmed sample again after this long.
+    pub storage_ack_timeout: Duration,
+    /// Stop sampling after this many samples (and keep delivering them).
+    pub max_samples: Option<u64>,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
     pub keep_alive: Duration,
@@ -203,6 +215,7 @@ pub(crate) struct Session {
 
 struct Topics {
     telemetry: String,
+    telemetry_ack: String,
     status: String,
     config: String,
     config_ack: String,
@@ -215,6 +228,7 @@ impl Topics {
         let t = |kind| Topic::new(id.clone(), kind).to_string();
         Self {
             telemetry: t(TopicKind::Telemetry),
+            telemetry_ack: t(TopicKind::TelemetryAck),
             status: t(TopicKind::Status),
             config: t(TopicKind::Config),
             config_ack: t(TopicKind::ConfigAck),
@@ -243,7 +257,7 @@ impl Session {
         let mut rng = StdRng::seed_from_u64(splitmix64(seed ^ 0xB0B));
         let stagger = interval.min(MAX_STAGGER).mul_f64(rng.random::<f64>());
         let backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max);
-        let outbox = Outbox::new(cfg.queue_capacity);
+        let outbox = Outbox::new(cfg.queue_capacity, cfg.storage_ack_timeout);
         let running = RunningConfig {
             version: 0,
             telemetry_interval: interval,
@@ -308,6 +322,7 @@ impl Session {
 
     fn publish_snapshot(&mut self) {
         self.stats.queued = self.outbox.len() + self.conn.link_mut().map_or(0, |l| l.telemetry_in_flight());
+        self.stats.unconfirmed = self.outbox.unconfirmed();
         self.stats.dropped = self.outbox.dropped();
         self.stats.battery_pct = self.model.battery_pct();
         self.stats.config_version = self.running.version;
@@ -377,6 +392,10 @@ impl Session {
         }
         info!(bench.id = %self.id, connect_ms, queued = self.outbox.len(), "connected");
         let Some(link) = self.conn.up() else { return };
+        // Subscribed before any sample goes out, so every batch holding one is acknowledged.
+        if self.cfg.storage_acks {
+            link.subscribe(&self.topics.telemetry_ack);
+        }
         link.subscribe(&self.topics.config);
         if self.cfg.ideas.is_on() {
             link.subscribe(&self.topics.ideas_ack);
@@ -395,6 +414,7 @@ impl Session {
         if let Connection::Connecting(link) | Connection::Up(link) = conn {
             self.outbox.requeue(link.abandon());
         }
+        self.outbox.resend_all();
         let retry_at = match self.mode {
             Mode::Awake => {
                 let wait = self.backoff.next(&mut self.rng);
@@ -418,6 +438,7 @@ impl Session {
         if let Connection::Connecting(link) | Connection::Up(link) = conn {
             self.outbox.requeue(link.abandon());
         }
+        self.outbox.resend_all();
         let wait = retry_after.unwrap_or_else(|| self.backoff.next(&mut self.rng));
         self.conn = Connection::Down {
             retry_at: Some(Instant::now() + wait),
@@ -429,6 +450,7 @@ impl Session {
         if let Connection::Connecting(link) | Connection::Up(link) = conn {
             self.outbox.requeue(link.abandon());
         }
+        self.outbox.resend_all();
         // Woken up while announcing sleep: come straight back.
         if matches!(self.mode, Mode::Awake) {
             self.conn = Connection::Down {
@@ -480,8 +502,28 @@ impl Session {
         let Some(link) = self.conn.link_mut() else {
             return;
         };
-        if let Some(Tag::Telemetry(_)) = link.acked(pkid) {
+        if let Some(Tag::Telemetry(sample)) = link.acked(pkid) {
             self.stats.acked += 1;
+            if self.cfg.storage_acks {
+                self.outbox.await_storage(*sample, Instant::now());
+            }
+            self.pump();
+        }
+    }
+
+    /// The control plane stored some of this bench's samples.
+    fn on_storage_ack(&mut self, payload: &[u8]) {
+        match TelemetryAck::decode(payload) {
+            Ok(ack) => self.stats.stored_acked += self.outbox.confirm(&ack),
+            Err(e) => warn!(bench.id = %self.id, error = %e, "unreadable storage ack ignored"),
+        }
+    }
+
+    /// Samples the store has not confirmed in time go out again.
+    fn resend_unconfirmed(&mut self, now: Instant) {
+        let due = self.outbox.resend_due(now);
+        if due > 0 {
+            debug!(bench.id = %self.id, samples = due, "no storage ack in time; sending again");
             self.pump();
         }
     }
@@ -503,6 +545,7 @@ impl Session {
 
         match self.mode {
             Mode::Awake if self.model.battery_pct() < self.cfg.sleep_below_pct => self.go_to_sleep(),
+            Mode::Awake if self.cfg.max_samples.is_some_and(|max| self.seq >= max) => {}
             Mode::Awake => {
                 self.seq += 1;
                 let sample = self.model.telemetry(self.wall_now(), self.seq);

@@ -12,6 +12,8 @@ impl Session {
     pub(super) fn on_message(&mut self, topic: &str, payload: &[u8]) {
         if topic == self.topics.config {
             self.on_config(payload);
+        } else if topic == self.topics.telemetry_ack {
+            self.on_storage_ack(payload);
         } else if topic == self.topics.ideas_ack {
             self.on_idea_ack(payload);
         } else {

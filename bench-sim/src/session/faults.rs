@@ -92,6 +92,7 @@ impl Session {
             self.faults.skew.and_then(|s| s.1),
             self.faults.stuck_until,
             ideas,
+            self.outbox.next_resend(),
         ]
         .into_iter()
         .flatten()
@@ -125,5 +126,6 @@ impl Session {
             self.model.set_stuck(false);
         }
         self.send_due_ideas(now);
+        self.resend_unconfirmed(now);
     }
 }
