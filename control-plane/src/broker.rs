@@ -131,8 +131,13 @@ pub(crate) struct Stats {
     pub skipped_inbound: AtomicU64,
     pub restarts: AtomicU64,
     pub listening: AtomicBool,
-    /// Set once shutdown began, so endings are not mistaken for faults.
+    /// Set once shutdown began, so endings are not mistaken for faults; from then on the gate
+    /// refuses every packet, so nothing more is acknowledged to a bench.
     pub stopping: AtomicBool,
+    /// Bench messages the gate let through to the router.
+    pub accepted_inbound: AtomicU64,
+    /// Of those, the messages the link took from the router (or counted as skipped).
+    pub forwarded_inbound: AtomicU64,
     /// Benches that subscribed to their `telemetry/ack` (kept across reconnects, as a persistent
     /// session keeps the subscription; bounded by the registry).
     pub storage_ack_subscribers: std::sync::RwLock<std::collections::HashSet<String>>,

@@ -75,6 +75,69 @@ pub struct ControlPlane {
     pub mqtt: SocketAddr,
     pub database_url: String,
     data_dir: TempDir,
+    args: Args,
+}
+
+/// How a [`ControlPlane`] was started, to start it again.
+struct Args {
+    database_url: Option<String>,
+    extra: Vec<String>,
+    api_listen: String,
+    mqtt_listen: String,
+}
+
+/// Spawns `control-plane serve` and waits for the addresses it prints.
+fn spawn(data_dir: &Path, args: &Args) -> (Child, String, SocketAddr) {
+    // Appended to, so a restarted process's log follows the first one's.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("control-plane.log"))
+        .expect("log file");
+    let mut cmd = Command::new(binary("control-plane"));
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--api-listen", &args.api_listen, "--mqtt-listen", &args.mqtt_listen])
+        .args(&args.extra)
+        .env("BENCHFLEET_LOG", "info,control_plane=debug")
+        .env_remove("DATABASE_URL")
+        .env_remove("BENCHFLEET_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(log);
+    if let Some(url) = &args.database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let mut child = cmd.spawn().expect("spawning control-plane");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining after the addresses are read: closing the pipe early makes the
+        // child's next println! fail, and the control plane dies of a broken pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut api, mut mqtt) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api.is_none() || mqtt.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(v) = line.strip_prefix("api: ") {
+                    api = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("mqtt: mqtt://") {
+                    mqtt = Some(v.trim().parse().expect("mqtt address"));
+                }
+            }
+            Err(_) => {
+                let log = std::fs::read_to_string(data_dir.join("control-plane.log")).unwrap_or_default();
+                let _ = child.kill();
+                panic!("control-plane did not report its addresses within 60 s; its log:\n{log}");
+            }
+        }
+    }
+    (child, api.unwrap_or_default(), mqtt.expect("mqtt"))
 }
 
 impl ControlPlane {
@@ -86,60 +149,45 @@ impl ControlPlane {
     /// Starts with `database_url` (None: SQLite in the data directory) and extra flags.
     pub fn start_with(database_url: Option<&str>, extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let log = std::fs::File::create(data_dir.path().join("control-plane.log")).expect("log file");
-        let mut cmd = Command::new(binary("control-plane"));
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--api-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("BENCHFLEET_LOG", "info,control_plane=debug")
-            .env_remove("DATABASE_URL")
-            .env_remove("BENCHFLEET_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(log);
-        if let Some(url) = database_url {
-            cmd.arg("--database-url").arg(url);
-        }
-        let mut child = cmd.spawn().expect("spawning control-plane");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining after the addresses are read: closing the pipe early makes the
-            // child's next println! fail, and the control plane dies of a broken pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut api, mut mqtt) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while api.is_none() || mqtt.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(v) = line.strip_prefix("api: ") {
-                        api = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("mqtt: mqtt://") {
-                        mqtt = Some(v.trim().parse().expect("mqtt address"));
-                    }
-                }
-                Err(_) => {
-                    let log = std::fs::read_to_string(data_dir.path().join("control-plane.log")).unwrap_or_default();
-                    let _ = child.kill();
-                    panic!("control-plane did not report its addresses within 60 s; its log:\n{log}");
-                }
-            }
-        }
+        let args = Args {
+            database_url: database_url.map(str::to_owned),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            api_listen: "127.0.0.1:0".into(),
+            mqtt_listen: "127.0.0.1:0".into(),
+        };
+        let (child, api, mqtt) = spawn(data_dir.path(), &args);
         let database_url = database_url
             .map(str::to_owned)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.path().join("benchfleet.db").display()));
         Self {
             child,
-            api: api.unwrap_or_default(),
-            mqtt: mqtt.expect("mqtt"),
+            api,
+            mqtt,
             database_url,
             data_dir,
+            args,
         }
+    }
+
+    /// `kill -9`: no flush, no goodbye, exactly a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the control plane again after [`ControlPlane::kill`] or an exit, on the same
+    /// data directory, database and ports.
+    pub fn restart(&mut self) {
+        assert!(
+            self.child.try_wait().ok().flatten().is_some(),
+            "restart needs the old process gone"
+        );
+        self.args.api_listen = self.api.trim_start_matches("http://").to_owned();
+        self.args.mqtt_listen = self.mqtt.to_string();
+        let (child, api, mqtt) = spawn(self.data_dir.path(), &self.args);
+        self.child = child;
+        self.api = api;
+        self.mqtt = mqtt;
     }
 
     /// Mints a token with `control-plane token`, signed with this instance's secret.
@@ -198,7 +246,9 @@ impl ControlPlane {
         self.terminate()
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM and waits for the exit (killing it after 30 s); [`ControlPlane::restart`]
+    /// starts it again.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -270,4 +320,69 @@ pub async fn recent_status_events(
         .status_events(bench, now - hour, now + hour, 1000)
         .await
         .expect("status events query")
+}
+
+/// A TCP hop in front of a server (PostgreSQL, say) that can be cut like a network partition:
+/// live connections are closed and new ones refused until it is restored.
+pub struct Partition {
+    pub addr: SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Partition {
+    /// Forwards `127.0.0.1:<port>` to `upstream`. Needs a Tokio runtime.
+    pub async fn new(upstream: SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, l) = (cut.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                if let Ok(mut links) = l.lock() {
+                    links.retain(|h: &tokio::task::AbortHandle| !h.is_finished());
+                    links.push(link.abort_handle());
+                }
+            }
+        });
+        Self {
+            addr,
+            cut,
+            links,
+            accept,
+        }
+    }
+
+    /// Closes every connection through the hop and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut links) = self.links.lock() {
+            for link in links.drain(..) {
+                link.abort();
+            }
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
 }

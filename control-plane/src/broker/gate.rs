@@ -261,7 +261,14 @@ impl Protocol for Gate {
                 _ => return Err(self.deny("", DenyReason::NotConnect)),
             },
             Some(bench) => {
+                // Shutting down: whatever a bench sends now is not acknowledged, so it keeps it.
+                if self.shared.stats.stopping.load(Ordering::Acquire) {
+                    return Err(REFUSED);
+                }
                 self.police(bench, &packet)?;
+                if matches!(packet, Packet::Publish(..)) {
+                    self.shared.stats.accepted_inbound.fetch_add(1, Ordering::AcqRel);
+                }
                 if matches!(packet, Packet::Disconnect(..)) {
                     self.clean = true;
                 }
@@ -302,7 +309,10 @@ impl Drop for Gate {
             && !stopping
         {
             debug!(bench.id = %bench, conn.serial = self.conn, "publishing the Last Will");
-            if self.shared.outbound.try_send(will).is_err() {
+            // The will comes back to the control plane through the router like any status.
+            if self.shared.outbound.try_send(will).is_ok() {
+                self.shared.stats.accepted_inbound.fetch_add(1, Ordering::AcqRel);
+            } else {
                 error!(bench.id = %bench, conn.serial = self.conn, "outbound queue full, Last Will lost");
             }
         }

@@ -134,6 +134,7 @@ pub(crate) async fn consume(mut rx: LinkRx, queue: mpsc::Sender<Inbound>, stats:
         // Retained messages replayed at subscription time carry no log offset.
         if let Some((_, offset)) = cursor {
             let skipped = offsets.advance(topic.kind, offset);
+            stats.forwarded_inbound.fetch_add(1 + skipped, Ordering::AcqRel);
             if skipped > 0 {
                 let total = stats.skipped_inbound.fetch_add(skipped, Ordering::Relaxed) + skipped;
                 if let Some(held) = skip_warning.allow(Instant::now()) {

@@ -31,7 +31,7 @@ use rumqttd::local::LinkBuilder;
 use rumqttd::{LinkType, Router, Server};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::gate::{Gate, GateShared};
 use super::link::{self, Inbound, LINK_CLIENT_ID, Outbound};
@@ -42,6 +42,8 @@ const BIND_ATTEMPTS: u32 = 5;
 
 /// Shortest time between two listener restarts.
 const RESTART_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest shutdown waits for the link to take the last accepted messages from the router.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Everything the broker thread needs.
 pub(crate) struct Plan {
@@ -111,8 +113,9 @@ pub(crate) fn run(plan: Plan) {
         tokio::spawn(link::consume(link_rx, inbound, stats.clone()));
         tokio::spawn(link::publish(link_tx, outbound));
         serve(listen, &make_server, &stats, &heal, &shutdown, ready).await;
+        stats.stopping.store(true, Ordering::Release);
+        drain(&stats).await;
     });
-    stats.stopping.store(true, Ordering::Release);
     stats.listening.store(false, Ordering::Release);
     // Dropping the runtime drops every connection task; their gates report `Disconnected`.
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -120,6 +123,32 @@ pub(crate) fn run(plan: Plan) {
     drop(make_server);
     stopped.cancel();
     info!("MQTT broker stopped");
+}
+
+/// Waits (at most [`DRAIN_TIMEOUT`]) until the link has taken from the router every message the
+/// gate let through: those were, or are about to be, acknowledged to benches, and dropping the
+/// runtime with them still in the router's log would lose them.
+async fn drain(stats: &Stats) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        let accepted = stats.accepted_inbound.load(Ordering::Acquire);
+        let forwarded = stats.forwarded_inbound.load(Ordering::Acquire);
+        if forwarded >= accepted {
+            debug!(
+                messages = accepted,
+                "every accepted bench message reached the control plane"
+            );
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            warn!(
+                missing = accepted - forwarded,
+                "stopping with bench messages still in the broker; benches that keep them send them again"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A running `Server::start` future.
