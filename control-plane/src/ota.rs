@@ -7,6 +7,7 @@
 //!   (`pending → delivered → applied`, or `rejected` / `timed_out`), drift.
 //! - [`rollout`]: staged rollouts with canary, batches, soak, health gates and automatic rollback.
 //! - [`engine`]: the state in memory and how each change is planned; [`records`]: what is stored.
+//! - [`view`]: the state as the API shows it, converted into [`protocol::ota`]'s types.
 //!
 //! [`Ota`] is the handle the rest of the control plane uses. Every change is written to the
 //! store (one transaction) before it is applied in memory and before any document is
@@ -20,9 +21,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use protocol::config::{AckStatus, BenchConfig, ConfigAck, FieldError};
+use protocol::config::{AckStatus, ConfigAck, FieldError};
 use protocol::{BenchId, BenchState, Fleet, Topic, TopicKind};
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -39,10 +39,11 @@ pub mod engine;
 pub mod layers;
 pub mod records;
 pub mod rollout;
+pub mod view;
 
 pub use delivery::{BenchConfigRecord, DeliveryState};
-pub use engine::{BenchDiff, RolloutPreview};
 pub use layers::{FieldChange, Scope};
+pub use protocol::ota::{BenchDiff, EffectiveConfig, RolloutPreview};
 pub use records::{AuditEntry, IssuedVersion, LayerRecord, OtaStore, OtaWrite};
 pub use rollout::{Progress, Rollout, RolloutRequest, RolloutState, Strategy, Target};
 
@@ -138,10 +139,10 @@ impl Observer for FleetObserver {
     }
 }
 
-/// One bench's configuration status, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// One bench's configuration status: its record and how long it has drifted. The API shows
+/// [`protocol::ota::BenchConfigStatus`] ([`view`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct BenchConfigStatus {
-    #[serde(flatten)]
     pub record: BenchConfigRecord,
     /// Seconds desired and reported have differed (0 in sync).
     pub drift_seconds: u64,
@@ -149,21 +150,8 @@ pub struct BenchConfigStatus {
     pub drifting: bool,
 }
 
-/// A bench's effective configuration and where it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct EffectiveConfig {
-    pub bench: BenchId,
-    pub config: BenchConfig,
-    /// The layers that contribute, least specific first.
-    pub layers: Vec<Scope>,
-    /// The bench's desired version, and whether its content is this effective configuration
-    /// (it differs while a rollout holds the bench).
-    pub desired_version: Option<u64>,
-    pub matches_desired: bool,
-}
-
-/// A rollout in brief, for lists and events.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// A rollout in brief, for lists and events. The API shows [`protocol::ota::RolloutSummary`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct RolloutSummary {
     pub id: String,
     pub state: RolloutState,
@@ -171,7 +159,6 @@ pub struct RolloutSummary {
     pub steps: usize,
     pub reason: Option<String>,
     /// Benches per progress state.
-    #[schema(value_type = BTreeMap<String, usize>)]
     pub counts: BTreeMap<Progress, usize>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
@@ -195,8 +182,7 @@ impl From<&Rollout> for RolloutSummary {
 }
 
 /// A change worth telling live clients (the SSE stream) about.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OtaEvent {
     BenchConfig(BenchConfigStatus),
     Rollout(RolloutSummary),

@@ -5,12 +5,15 @@
 //! Everything here is plain data plus pure functions; no I/O.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod fleet;
 pub mod idea;
+pub mod ota;
 pub mod schema;
 pub mod status;
 pub mod telemetry;
+pub mod text;
 pub mod token;
 pub mod topic;
 

@@ -12,11 +12,12 @@ use serde::de::DeserializeOwned;
 pub mod ota;
 pub mod sse;
 
-pub use ota::{
-    BenchConfigStatus, BenchProgress, DeliveryState, Progress, Rollout, RolloutState, RolloutSummary, Steer,
-};
+pub use ota::Steer;
 pub use protocol::api::*;
 pub use protocol::idea::{IdeaDetail, IdeaPage, IdeaStep, IdeaView};
+pub use protocol::ota::{
+    BenchConfigStatus, BenchProgress, DeliveryState, Progress, Rollout, RolloutState, RolloutSummary,
+};
 
 /// Ideas fetched for the ideas view: the newest this many.
 pub const IDEAS_PAGE: u32 = 50;
@@ -453,7 +454,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rollback_answers_the_rollout_after_it() {
-        let body = r#"{"id":"r-3","created_at":"2026-11-26T08:00:00Z","created_by":"ana","target":"fleet","change":{},"state":"rolled_back","reason":"brownouts","step":2,"steps":2,"updated_at":"2026-11-26T10:00:00Z","benches":[],"new_field":1}"#;
+        let body = r#"{"id":"r-3","created_at":"2026-11-26T08:00:00Z","created_by":"ana","target":"fleet","change":{},"strategy":{},"before":[],"after":[],"state":"rolled_back","reason":"brownouts","step":2,"steps":2,"updated_at":"2026-11-26T10:00:00Z","benches":[],"new_field":1}"#;
         let response = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()

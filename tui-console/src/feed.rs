@@ -517,7 +517,8 @@ mod tests {
         }
         let config = SseEvent {
             name: "bench_config".into(),
-            data: r#"{"bench_id":"mostar-01","desired_version":8,"desired":{},"issued_at":"2026-11-26T09:00:00Z","state":"applied","state_at":"2026-11-26T09:01:00Z","reported_version":8,"reported_at":"2026-11-26T09:01:00Z","error":null,"drift_since":null,"rollout_id":null,"drift_seconds":0,"drifting":false}"#.into(),
+            data: r#"{"bench_id":"mostar-01","desired_version":8,"desired":DESIRED,"issued_at":"2026-11-26T09:00:00Z","state":"applied","state_at":"2026-11-26T09:01:00Z","reported_version":8,"reported_at":"2026-11-26T09:01:00Z","error":null,"drift_since":null,"rollout_id":null,"drift_seconds":0,"drifting":false}"#
+                .replace("DESIRED", &serde_json::to_string(&protocol::BenchConfig::default()).unwrap()),
         };
         match decode(&config) {
             Some(StreamEvent::BenchConfig(c)) => {

@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use protocol::config::BenchConfig;
 use protocol::fleet::Location;
 use protocol::idea::{IdeaDetail, IdeaPage, IdeaStep, IdeaView};
-use protocol::{BenchState, IdeaState, Role};
+use protocol::ota::{Strategy, Target};
+use protocol::{BenchId, BenchState, IdeaState, Role};
 
 use crate::access::Access;
 use crate::api::{
@@ -452,12 +454,16 @@ pub fn config_statuses() -> Vec<BenchConfigStatus> {
         .iter()
         .map(|b| {
             let mut c = BenchConfigStatus {
-                bench_id: b.id.clone(),
+                bench_id: bench_id(&b.id),
                 desired_version: 7,
+                desired: BenchConfig::default(),
+                issued_at: t("2026-11-20T08:00:00Z"),
                 state: DeliveryState::Applied,
                 state_at: t("2026-11-20T08:00:00Z"),
                 reported_version: b.config_version,
+                reported_at: None,
                 error: None,
+                drift_since: None,
                 rollout_id: None,
                 drift_seconds: 0,
                 drifting: false,
@@ -498,13 +504,21 @@ pub fn rollout_id(n: u32) -> String {
     format!("{:08x}-3f0b-4d6e-9a1c-5b2d8e4f6a10", 0x7c1e_9a50 + n)
 }
 
+fn bench_id(id: &str) -> BenchId {
+    BenchId::parse(id).expect("fixture bench ids are valid")
+}
+
 fn progress(bench: &str, step: usize, state: Progress, at: &str, detail: Option<&str>) -> BenchProgress {
     BenchProgress {
-        bench: bench.into(),
+        bench: bench_id(bench),
         step,
         state,
+        from: BenchConfig::default(),
+        to: BenchConfig::default(),
         version: (state != Progress::Waiting).then_some(8),
         rollback_version: None,
+        baseline_faults: None,
+        soak_since: None,
         at: t(at),
         detail: detail.map(Into::into),
     }
@@ -518,12 +532,20 @@ pub fn rollout(n: u32) -> Rollout {
         created_at: t("2026-11-26T09:20:00Z"),
         created_by: "ana".into(),
         note: Some("earlier sleep for the winter".into()),
-        target: serde_json::json!({"municipalities": ["Mostar", "Žepče", "Ravno", "Prijedor", "Berkovići"]}),
+        target: Target::Municipalities(
+            ["Mostar", "Žepče", "Ravno", "Prijedor", "Berkovići"]
+                .map(String::from)
+                .to_vec(),
+        ),
         change: serde_json::json!({"sleep": {"start": "22:00"}}),
+        strategy: Strategy::default(),
+        before: Vec::new(),
+        after: Vec::new(),
         state: RolloutState::Running,
         reason: None,
         step: 1,
         steps: 3,
+        step_started_at: Some(t("2026-11-26T09:58:00Z")),
         paused_at: None,
         updated_at: t("2026-11-26T09:58:00Z"),
         finished_at: None,

@@ -101,8 +101,12 @@ impl Live {
                 Err(RecvError::Closed) => None,
             },
             r = self.ota.recv() => match r {
-                Ok(crate::ota::OtaEvent::BenchConfig(status)) => Some(json_event(BENCH_CONFIG, &status)),
-                Ok(crate::ota::OtaEvent::Rollout(summary)) => Some(json_event(ROLLOUT, &summary)),
+                Ok(crate::ota::OtaEvent::BenchConfig(status)) => {
+                    Some(json_event(BENCH_CONFIG, &protocol::ota::BenchConfigStatus::from(status)))
+                }
+                Ok(crate::ota::OtaEvent::Rollout(summary)) => {
+                    Some(json_event(ROLLOUT, &protocol::ota::RolloutSummary::from(summary)))
+                }
                 Err(RecvError::Lagged(skipped)) => Some(lagged(skipped)),
                 Err(RecvError::Closed) => None,
             },

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::DateTime;
 use protocol::api::NoParams;
+use protocol::audit::{AuditEntry, AuditPage};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -16,7 +17,6 @@ use super::ideas::{ClientAddr, admit};
 use super::openapi::describe;
 use super::ota::AuditQuery;
 use super::problem::{ApiError, JsonBody, PathParams, QueryParams};
-use crate::ota::AuditEntry;
 use crate::routing::{Application, OrgState, Organisation};
 
 /// How long an organisation member's token stays valid.
@@ -64,14 +64,6 @@ pub struct MemberToken {
     pub subject: String,
     pub token: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// A page of the routing audit log, newest first.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RoutingAuditPage {
-    pub items: Vec<AuditEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_before: Option<i64>,
 }
 
 /// Apply to join the network.
@@ -276,18 +268,24 @@ pub(super) async fn token(
         "Applications and operators' decisions on organisations, newest first. (Changes to ideas \
          are in each idea's history; rule changes in the rule set versions.)"
     ),
-    responses((status = 200, description = "A page of the audit log", body = RoutingAuditPage))
+    responses((status = 200, description = "A page of the audit log", body = AuditPage))
 )]
 pub(super) async fn audit(
     _: Authorized<AdministerNetwork>,
     State(s): State<AppState>,
     QueryParams(q): QueryParams<AuditQuery>,
-) -> Result<Json<RoutingAuditPage>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit()?;
-    let mut items = s.routing.audit(q.before, limit + 1).await?;
+    let mut items: Vec<AuditEntry> = s
+        .routing
+        .audit(q.before, limit + 1)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    Ok(Json(RoutingAuditPage {
+    Ok(Json(AuditPage {
         next_before: if more { items.last().map(|e| e.id) } else { None },
         items,
     }))

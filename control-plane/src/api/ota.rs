@@ -7,54 +7,22 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use protocol::api::NoParams;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use protocol::audit::{AuditEntry, AuditPage};
+use protocol::ota::{
+    BenchConfigStatus, BenchOta, Layer, LayerChange, Rollout, RolloutPreview, RolloutRequest, RolloutSummary, SetLayer,
+};
+use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{Authorized, ChangeOta, ReadAudit, ReadOta};
 use super::benches::registered;
 use super::openapi::describe;
 use super::problem::{ApiError, JsonBody, PathParams, QueryParams};
-use crate::ota::{
-    AuditEntry, BenchConfigStatus, BenchDiff, EffectiveConfig, IssuedVersion, LayerRecord, Rollout, RolloutPreview,
-    RolloutRequest, RolloutSummary, Scope,
-};
 
 /// Versions shown with one bench.
 const RECENT_VERSIONS: u32 = 20;
 const DEFAULT_AUDIT_PAGE: u32 = 50;
 const MAX_AUDIT_PAGE: u32 = 500;
-
-/// `PUT /api/v1/ota/layers`: replace one layer, or preview it.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetLayer {
-    /// Which layer: `{"scope":"fleet"}`, `{"scope":"municipality","name":"Mostar"}` or
-    /// `{"scope":"bench","name":"mostar-01"}`.
-    pub layer: Scope,
-    /// The layer's new content, a partial configuration; `{}` removes the layer.
-    #[schema(value_type = Object)]
-    pub content: Value,
-    /// Only report what would change.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-/// What a layer change did (or would do), per bench whose configuration changes.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct LayerChange {
-    pub dry_run: bool,
-    pub benches: Vec<BenchDiff>,
-}
-
-/// One bench's configuration: delivery state, effective configuration, recent versions.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct BenchOta {
-    pub status: BenchConfigStatus,
-    pub effective: EffectiveConfig,
-    /// The newest issued versions, newest first (at most 20).
-    pub versions: Vec<IssuedVersion>,
-}
 
 /// `POST /api/v1/rollouts` options.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -100,15 +68,6 @@ impl AuditQuery {
     }
 }
 
-/// A page of the audit log, newest first.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntry>,
-    /// Pass as `before` for the next page; absent on the last.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_before: Option<i64>,
-}
-
 /// Every configuration layer.
 #[utoipa::path(
     get,
@@ -117,14 +76,14 @@ pub struct AuditPage {
     params(NoParams),
     security(("bearer" = [])),
     description = describe::<ReadOta>("Every configuration layer (fleet default, municipalities, benches), least specific first."),
-    responses((status = 200, description = "The layers", body = Vec<LayerRecord>))
+    responses((status = 200, description = "The layers", body = Vec<Layer>))
 )]
 pub(super) async fn layers(
     _: Authorized<ReadOta>,
     State(s): State<AppState>,
     QueryParams(NoParams {}): QueryParams<NoParams>,
-) -> Json<Vec<LayerRecord>> {
-    Json(s.ota.layers().await)
+) -> Json<Vec<Layer>> {
+    Json(s.ota.layers().await.into_iter().map(Into::into).collect())
 }
 
 /// Replace (or preview replacing) one layer.
@@ -184,7 +143,7 @@ pub(super) async fn benches(
     State(s): State<AppState>,
     QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Json<Vec<BenchConfigStatus>> {
-    Json(s.ota.statuses().await)
+    Json(s.ota.statuses().await.into_iter().map(Into::into).collect())
 }
 
 /// One bench's configuration.
@@ -208,9 +167,15 @@ pub(super) async fn bench(
 ) -> Result<Json<BenchOta>, ApiError> {
     registered(&s, &id)?;
     Ok(Json(BenchOta {
-        status: s.ota.status(&id).await?,
+        status: s.ota.status(&id).await?.into(),
         effective: s.ota.effective(&id).await?,
-        versions: s.ota.versions(&id, RECENT_VERSIONS).await?,
+        versions: s
+            .ota
+            .versions(&id, RECENT_VERSIONS)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
 
@@ -229,7 +194,7 @@ pub(super) async fn rollouts(
     State(s): State<AppState>,
     QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Json<Vec<RolloutSummary>> {
-    Json(s.ota.rollouts().await)
+    Json(s.ota.rollouts().await.into_iter().map(Into::into).collect())
 }
 
 /// Start (or preview) a rollout.
@@ -263,7 +228,7 @@ pub(super) async fn create_rollout(
         let preview = s.ota.preview_rollout(&req).await?;
         return Ok(Json(preview).into_response());
     }
-    let rollout = s.ota.create_rollout(&auth.caller().subject, req).await?;
+    let rollout: Rollout = s.ota.create_rollout(&auth.caller().subject, req).await?.into();
     Ok((StatusCode::CREATED, Json(rollout)).into_response())
 }
 
@@ -287,7 +252,7 @@ pub(super) async fn rollout(
     PathParams(id): PathParams<String>,
     QueryParams(NoParams {}): QueryParams<NoParams>,
 ) -> Result<Json<Rollout>, ApiError> {
-    Ok(Json(s.ota.rollout(&id).await?))
+    Ok(Json(s.ota.rollout(&id).await?.into()))
 }
 
 /// Pause a running rollout.
@@ -312,7 +277,8 @@ pub(super) async fn pause(
     Ok(Json(
         s.ota
             .pause_rollout(&auth.caller().subject, &id, q.reason.as_deref())
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -338,7 +304,8 @@ pub(super) async fn resume(
     Ok(Json(
         s.ota
             .resume_rollout(&auth.caller().subject, &id, q.reason.as_deref())
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -368,7 +335,7 @@ pub(super) async fn abort(
         .ota
         .abort_rollout(&auth.caller().subject, &id, q.reason.as_deref())
         .await?;
-    Ok(Json(r))
+    Ok(Json(r.into()))
 }
 
 /// Roll back a completed rollout.
@@ -398,7 +365,7 @@ pub(super) async fn rollback(
         .ota
         .rollback_rollout(&auth.caller().subject, &id, q.reason.as_deref())
         .await?;
-    Ok(Json(r))
+    Ok(Json(r.into()))
 }
 
 /// The audit log.
@@ -421,7 +388,13 @@ pub(super) async fn audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit()?;
     // One more than asked tells whether another page exists.
-    let mut items = s.ota.audit(q.before, limit + 1).await?;
+    let mut items: Vec<AuditEntry> = s
+        .ota
+        .audit(q.before, limit + 1)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
     let next_before = if more { items.last().map(|e| e.id) } else { None };

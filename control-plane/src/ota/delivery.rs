@@ -18,10 +18,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use protocol::config::{AckStatus, BenchConfig, ConfigAck, ConfigDocument};
 use protocol::{BenchId, BenchState};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// Where delivery of a bench's desired version stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+/// Where delivery of a bench's desired version stands (stored as [`DeliveryState::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Issued and published (retained); the bench has not been connected since.
@@ -61,7 +61,7 @@ impl DeliveryState {
 }
 
 /// Desired and reported configuration of one bench, as stored (`ota_bench_config`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BenchConfigRecord {
     pub bench_id: BenchId,
     /// The version the bench should run; increases by one per change, starting at 1.

@@ -12,27 +12,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use protocol::config::{BenchConfig, ConfigAck, FieldError};
+use protocol::ota::{BenchDiff, RolloutPreview};
 use protocol::{BenchId, BenchState, Fleet};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::OtaError;
 use super::delivery::BenchConfigRecord;
-use super::layers::{FieldChange, Layers, Scope, diff, merge_patch, validate_layer};
+use super::layers::{Layers, Scope, diff, merge_patch, validate_layer};
 use super::records::{AuditEntry, IssuedVersion, LayerRecord, OtaWrite};
 use super::rollout::{Action, LayerContent, Observed, Rollout, RolloutRequest, RolloutState};
 
 /// Who acts when nobody did: startup reconciliation, gates, completion.
 pub const SYSTEM: &str = "system";
-
-/// What a change would do to one bench.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct BenchDiff {
-    pub bench: BenchId,
-    /// The bench's desired version now (0: none yet).
-    pub version: u64,
-    pub changes: Vec<FieldChange>,
-}
 
 /// Presence and active faults of a bench, for delivery and the rollout gates.
 pub type Health<'a> = &'a dyn Fn(&BenchId) -> (BenchState, Option<u64>);
@@ -740,14 +731,6 @@ struct RolloutChange {
     before: Vec<LayerContent>,
     after: Vec<LayerContent>,
     affected: Vec<(BenchId, BenchConfig, BenchDiff)>,
-}
-
-/// A rollout before it is created.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RolloutPreview {
-    /// Bench ids per step, canary first.
-    pub steps: Vec<Vec<BenchId>>,
-    pub benches: Vec<BenchDiff>,
 }
 
 fn to_json(config: &BenchConfig) -> Value {

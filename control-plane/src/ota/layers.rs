@@ -7,72 +7,11 @@
 //! included, replaces). Most specific wins.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
+use protocol::BenchInfo;
 use protocol::config::{BenchConfig, FieldError};
-use protocol::{BenchId, BenchInfo};
-use serde::{Deserialize, Serialize};
+pub use protocol::ota::{FieldChange, Scope};
 use serde_json::{Map, Value};
-
-/// Where a layer applies. Ordered from least to most specific.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "scope", content = "name", rename_all = "snake_case")]
-pub enum Scope {
-    /// Every bench: the fleet default.
-    Fleet,
-    /// The benches of one municipality (as spelled in the registry, e.g. `Žepče`).
-    Municipality(String),
-    /// One bench.
-    Bench(BenchId),
-}
-
-impl Scope {
-    /// `fleet`, `municipality` or `bench`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Fleet => "fleet",
-            Self::Municipality(_) => "municipality",
-            Self::Bench(_) => "bench",
-        }
-    }
-
-    /// The municipality or bench id; empty for the fleet.
-    pub fn name(&self) -> &str {
-        match self {
-            Self::Fleet => "",
-            Self::Municipality(m) => m,
-            Self::Bench(b) => b.as_str(),
-        }
-    }
-
-    /// The inverse of [`Scope::kind`] and [`Scope::name`].
-    pub fn from_parts(kind: &str, name: &str) -> Option<Self> {
-        match kind {
-            "fleet" => Some(Self::Fleet),
-            "municipality" => Some(Self::Municipality(name.to_owned())),
-            "bench" => BenchId::parse(name).ok().map(Self::Bench),
-            _ => None,
-        }
-    }
-
-    /// Whether this layer is part of `bench`'s configuration.
-    pub fn applies_to(&self, bench: &BenchInfo) -> bool {
-        match self {
-            Self::Fleet => true,
-            Self::Municipality(m) => *m == bench.municipality,
-            Self::Bench(b) => *b == bench.id,
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Fleet => f.write_str("fleet"),
-            other => write!(f, "{}:{}", other.kind(), other.name()),
-        }
-    }
-}
 
 /// The set of layers. Empty layers are not kept.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -220,19 +159,6 @@ fn nest(path: &[String], value: Value) -> Value {
 
 fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(value, |v, key| v.get(key))
-}
-
-/// One field that differs between two configurations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FieldChange {
-    /// Dotted path, e.g. `wifi.ssid`.
-    pub field: String,
-    /// The value before; absent when the field was not set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<Value>,
-    /// The value after; absent when the field is no longer set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<Value>,
 }
 
 /// The fields that differ between `from` and `to`, in path order. Objects are compared key by
@@ -391,24 +317,5 @@ mod tests {
             ]
         );
         assert_eq!(diff(&a, &a), []);
-    }
-
-    #[test]
-    fn scopes_round_trip() {
-        for s in [
-            Scope::Fleet,
-            Scope::Municipality("Žepče".into()),
-            Scope::Bench(BenchId::parse("zepce-01").unwrap()),
-        ] {
-            assert_eq!(Scope::from_parts(s.kind(), s.name()), Some(s.clone()));
-            let json = serde_json::to_value(&s).unwrap();
-            assert_eq!(serde_json::from_value::<Scope>(json).unwrap(), s);
-        }
-        assert_eq!(serde_json::to_value(Scope::Fleet).unwrap(), json!({"scope": "fleet"}));
-        assert_eq!(
-            serde_json::to_value(Scope::Municipality("Mostar".into())).unwrap(),
-            json!({"scope": "municipality", "name": "Mostar"})
-        );
-        assert_eq!(Scope::from_parts("bench", "Not Valid"), None);
     }
 }

@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use protocol::BenchId;
 use protocol::config::BenchConfig;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::delivery::BenchConfigRecord;
@@ -15,18 +14,17 @@ pub use crate::audit::AuditEntry;
 use crate::persistence::Result;
 
 /// One configuration layer (`ota_layers`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayerRecord {
     pub layer: Scope,
     /// The partial configuration; written empty, the layer is deleted.
-    #[schema(value_type = Object)]
     pub content: Map<String, Value>,
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
 }
 
 /// One issued configuration version of a bench (`ota_config_versions`), kept for history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IssuedVersion {
     pub bench_id: BenchId,
     pub version: u64,

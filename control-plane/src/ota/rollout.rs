@@ -14,128 +14,16 @@
 //! plane observes and returns [`Action`]s for the caller to carry out.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use protocol::config::{BenchConfig, FieldError};
+use protocol::config::BenchConfig;
+pub use protocol::ota::{LayerContent, RolloutRequest, Strategy, Target};
 use protocol::{BenchId, BenchState};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::delivery::DeliveryState;
-use super::layers::Scope;
-
-/// What an operator asks for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RolloutRequest {
-    /// Which layers the change is written to (and so which benches it can reach).
-    pub target: Target,
-    /// An RFC 7396 merge patch applied to each targeted layer: fields set, `null` removes an
-    /// override so the bench inherits the value again.
-    #[schema(value_type = Object)]
-    pub change: Value,
-    #[serde(default)]
-    pub strategy: Strategy,
-    /// Free text for the audit log.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// The layers a rollout writes to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    /// The fleet default layer.
-    Fleet,
-    /// These municipalities' layers.
-    Municipalities(Vec<String>),
-    /// These benches' own layers.
-    Benches(Vec<BenchId>),
-}
-
-impl Target {
-    pub fn scopes(&self) -> Vec<Scope> {
-        match self {
-            Self::Fleet => vec![Scope::Fleet],
-            Self::Municipalities(m) => m.iter().cloned().map(Scope::Municipality).collect(),
-            Self::Benches(b) => b.iter().cloned().map(Scope::Bench).collect(),
-        }
-    }
-}
-
-/// How a rollout proceeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct Strategy {
-    /// Benches that go first, as a step of their own. They must be among the affected benches.
-    pub canary: Vec<BenchId>,
-    /// Benches per step after the canary; absent: all of them in one step.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_size: Option<u32>,
-    /// How long a bench must stay healthy after applying, seconds (0-86400).
-    pub soak_s: u64,
-    /// How long a step waits for acknowledgements before counting the silent benches as timed
-    /// out, seconds (1-604800).
-    pub step_timeout_s: u64,
-    /// The share of a step's benches that may fail (0-1) before the rollout aborts and rolls back.
-    /// 0: any failure aborts.
-    pub max_failure_ratio: f64,
-}
-
-impl Default for Strategy {
-    fn default() -> Self {
-        Self {
-            canary: Vec::new(),
-            batch_size: None,
-            soak_s: 60,
-            step_timeout_s: 600,
-            max_failure_ratio: 0.0,
-        }
-    }
-}
-
-impl Strategy {
-    /// Checks values no type can express; `affected` are the benches the change reaches.
-    pub fn validate(&self, affected: &[BenchId]) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        if let Some(b) = self.canary.iter().find(|b| !affected.contains(b)) {
-            errors.push(FieldError::new(
-                "strategy.canary",
-                format!("{b} is not among the benches this change affects"),
-            ));
-        }
-        if self.batch_size == Some(0) {
-            errors.push(FieldError::new("strategy.batch_size", "must be at least 1"));
-        }
-        if self.soak_s > 86_400 {
-            errors.push(FieldError::new("strategy.soak_s", "must be 0-86400 seconds"));
-        }
-        if !(1..=604_800).contains(&self.step_timeout_s) {
-            errors.push(FieldError::new("strategy.step_timeout_s", "must be 1-604800 seconds"));
-        }
-        if !(0.0..=1.0).contains(&self.max_failure_ratio) {
-            errors.push(FieldError::new("strategy.max_failure_ratio", "must be 0-1"));
-        }
-        errors
-    }
-
-    /// Splits the affected benches (in id order) into steps.
-    pub fn steps(&self, affected: &[BenchId]) -> Vec<Vec<BenchId>> {
-        let mut steps = Vec::new();
-        let canary: Vec<BenchId> = affected.iter().filter(|b| self.canary.contains(b)).cloned().collect();
-        if !canary.is_empty() {
-            steps.push(canary);
-        }
-        let rest: Vec<BenchId> = affected.iter().filter(|b| !self.canary.contains(b)).cloned().collect();
-        let size = self
-            .batch_size
-            .map_or(rest.len(), |n| usize::try_from(n).unwrap_or(usize::MAX))
-            .max(1);
-        steps.extend(rest.chunks(size).map(<[BenchId]>::to_vec));
-        steps
-    }
-}
 
 /// The life of a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutState {
     Running,
@@ -167,7 +55,7 @@ impl RolloutState {
 }
 
 /// Where one bench stands in a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Progress {
     /// Its step has not started.
@@ -200,16 +88,8 @@ impl Progress {
     }
 }
 
-/// One layer's content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LayerContent {
-    pub layer: Scope,
-    #[schema(value_type = Object)]
-    pub content: Map<String, Value>,
-}
-
 /// One bench in a rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchProgress {
     pub bench: BenchId,
     /// Index of its step.
@@ -233,15 +113,16 @@ pub struct BenchProgress {
     pub detail: Option<String>,
 }
 
-/// A rollout and everything it did, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// A rollout and everything it did: the state in memory, and the JSON stored in
+/// `ota_rollouts.body` (so its shape must stay readable; the API shows
+/// [`protocol::ota::Rollout`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
     pub id: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub note: Option<String>,
     pub target: Target,
-    #[schema(value_type = Object)]
     pub change: Value,
     pub strategy: Strategy,
     /// The targeted layers before and after the change.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use protocol::ConfigDocument;
+use protocol::config::BenchConfig;
 use serde_json::json;
 
 use super::*;

@@ -1,5 +1,5 @@
-//! Idea text as routing sees it: folded to lowercase ASCII Latin (Cyrillic transliterated,
-//! diacritics dropped) for keyword matching and duplicate fingerprints, and with e-mail
+//! Idea text as routing sees it: folded to lowercase ASCII Latin ([`protocol::text::fold`], the
+//! fold the console's search uses too) for keyword matching and duplicate fingerprints, and with e-mail
 //! addresses and phone numbers redacted for readers who may not see them.
 
 use std::sync::LazyLock;
@@ -7,85 +7,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-/// Lowercase ASCII Latin words separated by single spaces: Serbian Cyrillic is transliterated
-/// (`љ` → `lj`), Latin diacritics dropped (`č` → `c`, `đ` → `dj`), anything but letters and
-/// digits becomes a word break.
-pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    for c in text.chars().flat_map(char::to_lowercase) {
-        let mapped = latin(c);
-        if mapped.is_empty() && !c.is_alphanumeric() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        if mapped.is_empty() {
-            // A letter of another script: kept as it is.
-            out.push(c);
-        } else {
-            out.push_str(mapped);
-        }
-    }
-    out
-}
-
-/// One lowercase character in folded form; empty for anything else.
-fn latin(c: char) -> &'static str {
-    const ASCII: [&str; 36] = [
-        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l",
-        "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z",
-    ];
-    match c {
-        '0'..='9' => ASCII[c as usize - '0' as usize],
-        'a'..='z' => ASCII[10 + c as usize - 'a' as usize],
-        // Serbian Cyrillic (Vuk's alphabet), as the Latin script writes it, then folded.
-        'а' => "a",
-        'б' => "b",
-        'в' => "v",
-        'г' => "g",
-        'д' => "d",
-        'ђ' => "dj",
-        'е' => "e",
-        'ж' => "z",
-        'з' => "z",
-        'и' => "i",
-        'ј' => "j",
-        'к' => "k",
-        'л' => "l",
-        'љ' => "lj",
-        'м' => "m",
-        'н' => "n",
-        'њ' => "nj",
-        'о' => "o",
-        'п' => "p",
-        'р' => "r",
-        'с' => "s",
-        'т' => "t",
-        'ћ' => "c",
-        'у' => "u",
-        'ф' => "f",
-        'х' => "h",
-        'ц' => "c",
-        'ч' => "c",
-        'џ' => "dz",
-        'ш' => "s",
-        // Latin letters of the region's languages.
-        'č' | 'ć' => "c",
-        'đ' => "dj",
-        'š' => "s",
-        'ž' => "z",
-        'á' | 'à' | 'â' | 'ä' => "a",
-        'é' | 'è' | 'ê' | 'ë' => "e",
-        'í' | 'ì' | 'î' | 'ï' => "i",
-        'ó' | 'ò' | 'ô' | 'ö' => "o",
-        'ú' | 'ù' | 'û' | 'ü' => "u",
-        _ => "",
-    }
-}
+pub use protocol::text::fold;
 
 /// The duplicate-detection fingerprint: SHA-256 (hex) of the folded text, so the same idea
 /// typed in another case, spacing, punctuation or script has the same one.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use protocol::BenchState;
+use protocol::text::fold;
 
 use crate::api::{Bench, BenchConfigStatus, BenchStateEvent, TelemetryEvent};
 
@@ -89,7 +90,7 @@ impl FleetData {
 
     /// Replaces every bench's configuration state.
     pub fn replace_config(&mut self, statuses: Vec<BenchConfigStatus>) {
-        self.config = statuses.into_iter().map(|s| (s.bench_id.clone(), s)).collect();
+        self.config = statuses.into_iter().map(|s| (s.bench_id.to_string(), s)).collect();
     }
 
     /// The bench's configuration state, when the OTA API reported it.
@@ -358,22 +359,6 @@ fn haystack(b: &Bench) -> String {
     fold(&s)
 }
 
-/// Lower case without the diacritics of Bosnian, Croatian and Serbian Latin, so an ASCII
-/// keyboard finds `Žepče` as `zepce` and `Đ` as `dj` or `d`.
-pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().flat_map(char::to_lowercase) {
-        match c {
-            'č' | 'ć' => out.push('c'),
-            'š' => out.push('s'),
-            'ž' => out.push('z'),
-            'đ' => out.push('d'),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,7 +367,8 @@ mod tests {
     fn folding_ignores_case_and_diacritics() {
         assert_eq!(fold("Žepče"), "zepce");
         assert_eq!(fold("ZAVIDOVIĆI"), "zavidovici");
-        assert_eq!(fold("Đurđevik"), "durdevik");
+        assert_eq!(fold("Đurđevik"), "djurdjevik");
+        assert_eq!(fold("Ђурђевик"), "djurdjevik");
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl App {
             }
             StreamEvent::RolloutChanged(summary) => return self.on_rollout_changed(summary),
             StreamEvent::BenchConfig(status) => {
-                self.fleet.config.insert(status.bench_id.clone(), status);
+                self.fleet.config.insert(status.bench_id.to_string(), status);
                 self.alerts.observe(&self.fleet, self.low_battery_pct(), self.now, None);
                 if self.view == View::Rollouts && self.rollouts == Availability::Present {
                     return Effects::with(Command::Rollouts(Some(self.rollouts_focus())));

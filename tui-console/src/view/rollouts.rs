@@ -218,7 +218,7 @@ impl Widget for RolloutDetail<'_> {
             clock(app, summary.created_at)
         )];
         if let Some(d) = detail {
-            facts.push(format!("target {}", d.target_text()));
+            facts.push(format!("target {}", d.target));
             if let Some(at) = d.paused_at.filter(|_| d.state == RolloutState::Paused) {
                 facts.push(format!("paused at {}", clock(app, at)));
             }
@@ -283,7 +283,7 @@ impl Widget for RolloutDetail<'_> {
         });
         let body = benches.into_iter().map(|b| {
             let (mark, color) = progress_mark(b.state);
-            let status = app.fleet.config_of(&b.bench);
+            let status = app.fleet.config_of(b.bench.as_str());
             let mut detail = b.detail.clone().unwrap_or_default();
             if let Some(e) = status.and_then(|c| c.error.as_ref()) {
                 if !detail.is_empty() {
@@ -292,7 +292,7 @@ impl Widget for RolloutDetail<'_> {
                 detail.push_str(&format!("refused: {e}"));
             }
             let mut cells = vec![
-                Cell::from(b.bench.clone()),
+                Cell::from(b.bench.to_string()),
                 Cell::from(Text::from(format!("{}", b.step + 1)).alignment(Alignment::Right)),
                 Cell::from(format!("{mark} {}", b.state.as_str())).style(Style::new().fg(color)),
                 Cell::from(units::ago(app.now, Some(b.at))),
@@ -391,7 +391,7 @@ impl Widget for ConfigState<'_> {
             return;
         }
         let body = off.iter().map(|c| {
-            let mut cells = vec![Cell::from(c.bench_id.clone())];
+            let mut cells = vec![Cell::from(c.bench_id.to_string())];
             cells.extend(config_cells(app, Some(c)));
             cells.push(
                 Cell::from(c.error.clone().map(|e| format!("refused: {e}")).unwrap_or_default())
