@@ -28,12 +28,10 @@ pub fn binary(name: &str) -> PathBuf {
         cmd.args([
             "build",
             "--quiet",
-            "-p",
-            "control-plane",
-            "-p",
-            "bench-sim",
-            "-p",
-            "tui-console",
+            // The whole workspace, so that features resolve as they did for `cargo test
+            // --workspace` (this crate turns on control-plane's `testing`, which only adds test
+            // helpers) and this build finds every binary already built.
+            "--workspace",
             "--bins",
             "--target-dir",
         ])

@@ -398,7 +398,15 @@ async fn applications_are_validated_and_public_routes_rate_limited(h: &Harness) 
         }
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
-    assert_eq!(limited, Some((19, "6".to_owned())), "600 per hour: one every 6 s");
+    // 600 per hour is one every 6 s; a slow machine may take over a second for the burst and
+    // see part of the next token already refilled.
+    let (n, retry_after) = limited.expect("the 21st request in a burst is limited");
+    assert_eq!(n, 19, "20 in a burst");
+    let retry_after: u64 = retry_after.parse().unwrap();
+    assert!(
+        (1..=6).contains(&retry_after),
+        "Retry-After {retry_after} s: at most one token's 6 s"
+    );
 }
 
 on_both_backends!(applications_are_validated_and_public_routes_rate_limited);
