@@ -159,6 +159,22 @@ impl BrokerHandle {
     /// QoS 0 towards the router; subscribers receive it at their subscription's QoS, and with
     /// `retain` a bench that subscribes later gets it too. Never blocks; `Ok` means queued.
     pub fn publish(&self, topic: &str, payload: Bytes, retain: bool) -> Result<(), BrokerError> {
+        let message = Self::outbound(topic, payload, retain)?;
+        self.outbound.try_send(message).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => BrokerError::Busy,
+            mpsc::error::TrySendError::Closed(_) => BrokerError::Stopped,
+        })
+    }
+
+    /// Like [`publish`](Self::publish), but waits for room in the outbound queue instead of
+    /// failing with `Busy`: for senders that may wait (the ingest writer's storage
+    /// acknowledgements, thousands per batch in a large fleet).
+    pub async fn publish_waiting(&self, topic: &str, payload: Bytes) -> Result<(), BrokerError> {
+        let message = Self::outbound(topic, payload, false)?;
+        self.outbound.send(message).await.map_err(|_| BrokerError::Stopped)
+    }
+
+    fn outbound(topic: &str, payload: Bytes, retain: bool) -> Result<link::Outbound, BrokerError> {
         if payload.is_empty() {
             return Err(BrokerError::EmptyPayload);
         }
@@ -169,14 +185,10 @@ impl BrokerHandle {
             Some(t) if !t.kind.bench_publishes() => {}
             _ => return Err(BrokerError::Topic(identity::sanitize(topic))),
         }
-        let message = link::Outbound {
+        Ok(link::Outbound {
             topic: topic.to_owned(),
             payload,
             retain,
-        };
-        self.outbound.try_send(message).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => BrokerError::Busy,
-            mpsc::error::TrySendError::Closed(_) => BrokerError::Stopped,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Telemetry ingest: decoded rows are buffered in memory, written in batches (on size or after a
 //! short interval), and retried with backoff while the store is unreachable.
 //!
-//! The buffer is bounded: beyond `buffer_rows` new rows are refused, counted and logged — never
+//! The buffer is bounded: beyond `buffer_rows` rows or `buffer_bytes` of memory new rows are refused, counted and logged — never
 //! silently — and a refused row goes no further (no live event, no presence update). `submit`
 //! never blocks, so the broker's consumer never stalls behind the store.
 //!
@@ -38,9 +38,11 @@ pub struct Ingest {
 pub const LIVE_CAPACITY: usize = 1024;
 
 /// Told about every committed batch, so benches learn which samples are stored.
+#[async_trait::async_trait]
 pub trait StorageAcks: Send + Sync + 'static {
-    /// `rows` are in the store now (newly, or stored before).
-    fn stored(&self, rows: &[TelemetryRow]);
+    /// `rows` are in the store now (newly, or stored before). May wait (the writer holds the
+    /// next batch meanwhile; the buffer absorbs it).
+    async fn stored(&self, rows: &[TelemetryRow]);
 }
 
 /// Publishes each committed batch's acknowledgements on `benches/{id}/telemetry/ack`, to the
@@ -50,8 +52,9 @@ pub struct BrokerAcks {
     pub metrics: Arc<Metrics>,
 }
 
+#[async_trait::async_trait]
 impl StorageAcks for BrokerAcks {
-    fn stored(&self, rows: &[TelemetryRow]) {
+    async fn stored(&self, rows: &[TelemetryRow]) {
         let mut per_bench: HashMap<&str, Vec<u64>> = HashMap::new();
         for row in rows {
             if let Ok(seq) = u64::try_from(row.seq) {
@@ -65,7 +68,7 @@ impl StorageAcks for BrokerAcks {
             let Ok(id) = BenchId::parse(bench) else { continue };
             let ack = TelemetryAck::from_seqs(seqs);
             let topic = Topic::new(id, TopicKind::TelemetryAck).to_string();
-            match self.broker.publish(&topic, Bytes::from(ack.to_json()), false) {
+            match self.broker.publish_waiting(&topic, Bytes::from(ack.to_json())).await {
                 Ok(()) => {
                     self.metrics.ingest_storage_acks.inc();
                     self.metrics.ingest_storage_acked_rows.inc_by(ack.len());
@@ -82,8 +85,9 @@ impl StorageAcks for BrokerAcks {
 /// For ingest without storage acknowledgements (tests, tools).
 pub struct NoAcks;
 
+#[async_trait::async_trait]
 impl StorageAcks for NoAcks {
-    fn stored(&self, _: &[TelemetryRow]) {}
+    async fn stored(&self, _: &[TelemetryRow]) {}
 }
 
 struct Shared {
@@ -122,7 +126,7 @@ impl Ingest {
         let s = &self.shared;
         let len = {
             let mut buffer = s.lock();
-            if buffer.held() >= s.settings.buffer_rows {
+            if buffer.held() >= s.settings.buffer_rows || buffer.bytes >= s.settings.buffer_bytes {
                 drop(buffer);
                 s.metrics.ingest_rows_dropped.inc();
                 let dropped = s.metrics.ingest_rows_dropped.get();
@@ -131,11 +135,13 @@ impl Ingest {
                         bench.id = %row.bench_id,
                         ingest.dropped_total = dropped,
                         ingest.buffer_rows = s.settings.buffer_rows,
+                        ingest.buffer_bytes = s.settings.buffer_bytes,
                         "ingest buffer full (store unreachable or too slow): telemetry row dropped"
                     );
                 }
                 return false;
             }
+            buffer.bytes += row.footprint();
             buffer.rows.push_back(row);
             buffer.rows.len()
         };
@@ -164,6 +170,8 @@ impl Ingest {
 struct Buffer {
     rows: VecDeque<TelemetryRow>,
     in_flight: usize,
+    /// Memory of all those rows ([`TelemetryRow::footprint`]).
+    bytes: usize,
 }
 
 impl Buffer {
@@ -272,9 +280,15 @@ async fn flush_one(s: &Shared, store: &dyn TelemetryStore) -> Result<(), crate::
     let m = &s.metrics;
     match result {
         Ok(new) => {
-            s.acks.stored(&batch);
-            s.lock().in_flight = 0;
+            // The batch is durable: it no longer counts against the buffer while its
+            // acknowledgements go out.
+            {
+                let mut buffer = s.lock();
+                buffer.in_flight = 0;
+                buffer.bytes -= batch.iter().map(TelemetryRow::footprint).sum::<usize>();
+            }
             m.ingest_flush_duration_seconds.observe(started.elapsed().as_secs_f64());
+            s.acks.stored(&batch).await;
             m.ingest_batch_rows.observe(batch.len() as f64);
             m.ingest_rows_stored.inc_by(new);
             m.ingest_rows_duplicate
@@ -367,6 +381,7 @@ mod tests {
             batch_size: 100,
             flush_interval_ms: 10,
             buffer_rows: 1000,
+            buffer_bytes: usize::MAX,
         };
         let shutdown = CancellationToken::new();
         let (ingest, task) = Ingest::spawn(
@@ -434,6 +449,7 @@ mod tests {
             batch_size: 500,
             flush_interval_ms: 600_000,
             buffer_rows: 1000,
+            buffer_bytes: usize::MAX,
         };
         let shutdown = CancellationToken::new();
         let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics, Arc::new(NoAcks), shutdown.clone());
@@ -503,6 +519,7 @@ mod tests {
             batch_size: 500,
             flush_interval_ms: 600_000,
             buffer_rows: 1,
+            buffer_bytes: usize::MAX,
         };
         let (ingest, _task) = Ingest::spawn(
             store,
@@ -526,12 +543,49 @@ mod tests {
         assert_eq!(ingest.buffered(), 1);
     }
 
+    /// The byte bound holds as well as the row bound, and memory is given back once written.
+    #[tokio::test]
+    async fn the_buffer_is_bounded_in_bytes() {
+        let db = sqlite_database();
+        let store = crate::store::connect(db.url(), &Default::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let t0: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let row = |i| telemetry_row("mostar-01", i, t0 + chrono::Duration::seconds(i));
+        let footprint = row(0).footprint();
+        let settings = IngestSettings {
+            batch_size: 100,
+            flush_interval_ms: 10,
+            buffer_rows: 1000,
+            // Room for ten rows: the eleventh starts at the bound and is refused.
+            buffer_bytes: 10 * footprint,
+        };
+        let stop = CancellationToken::new();
+        let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics.clone(), Arc::new(NoAcks), stop.clone());
+        let accepted = (0..20).filter(|&i| ingest.submit(row(i))).count();
+        assert_eq!(accepted, 10);
+        assert_eq!(metrics.ingest_rows_dropped.get(), 10);
+        wait_for("the buffer to drain", || ingest.buffered() == 0).await;
+        assert!(ingest.submit(row(100)), "written rows give their memory back");
+        stop.cancel();
+        task.await.unwrap();
+        assert_eq!(
+            store
+                .telemetry("mostar-01", t0, t0 + chrono::Duration::days(1))
+                .await
+                .unwrap()
+                .len(),
+            11
+        );
+    }
+
     /// Records what it is told, in order.
     #[derive(Default)]
     struct Recorded(Mutex<Vec<Vec<(String, i64)>>>);
 
+    #[async_trait::async_trait]
     impl StorageAcks for Recorded {
-        fn stored(&self, rows: &[TelemetryRow]) {
+        async fn stored(&self, rows: &[TelemetryRow]) {
             let batch = rows.iter().map(|r| (r.bench_id.clone(), r.seq)).collect();
             self.0.lock().unwrap().push(batch);
         }
@@ -550,6 +604,7 @@ mod tests {
             batch_size: 10,
             flush_interval_ms: 10,
             buffer_rows: 100,
+            buffer_bytes: usize::MAX,
         };
         let shutdown = CancellationToken::new();
         let (ingest, task) = Ingest::spawn(store.clone(), settings, metrics.clone(), acks.clone(), shutdown.clone());

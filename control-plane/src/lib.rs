@@ -427,6 +427,7 @@ mod tests {
             batch_size: 500,
             flush_interval_ms: 600_000,
             buffer_rows: 1,
+            buffer_bytes: usize::MAX,
         };
         let (ingest, _ingest_task) = Ingest::spawn(
             store.clone(),

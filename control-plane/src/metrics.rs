@@ -132,11 +132,21 @@ pub struct Metrics {
     newest: Mutex<HashMap<String, Newest>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// What `observe` keeps per bench: the newest sample's time and raw counters, and the bench's
+/// series, looked up once instead of hashing and allocating a label for each on every sample.
 struct Newest {
-    ts: DateTime<Utc>,
+    ts: Option<DateTime<Utc>>,
     rx: Option<u64>,
     tx: Option<u64>,
+    rx_bytes: Counter,
+    tx_bytes: Counter,
+    battery_percent: FloatGauge,
+    solar_watts: FloatGauge,
+    last_seen: FloatGauge,
+    faults: Gauge,
+    /// Created on a bench's first value, so a bench that never reports one has no series.
+    wifi_clients: Option<Gauge>,
+    sessions: [Option<Gauge>; 3],
 }
 
 impl Metrics {
@@ -406,55 +416,67 @@ impl Metrics {
     /// Updates the per-bench gauges from a validated sample of a registry bench. Samples older
     /// than the newest seen (store-and-forward backlog) leave the gauges alone.
     pub fn observe(&self, bench: &str, t: &Telemetry, received_at: DateTime<Utc>) {
-        let label = BenchLabel {
-            bench: bench.to_owned(),
+        let mut newest = self.newest.lock().unwrap_or_else(|p| p.into_inner());
+        let n = match newest.get_mut(bench) {
+            Some(n) => n,
+            None => newest.entry(bench.to_owned()).or_insert_with(|| self.series(bench)),
         };
-        let (rx_delta, tx_delta) = {
-            let mut newest = self.newest.lock().unwrap_or_else(|p| p.into_inner());
-            let prev = newest.get(bench).copied();
-            if prev.is_some_and(|p| p.ts >= t.ts) {
-                return;
-            }
-            let deltas = (
-                counter_delta(prev.and_then(|p| p.rx), t.network.rx_bytes),
-                counter_delta(prev.and_then(|p| p.tx), t.network.tx_bytes),
-            );
-            newest.insert(
-                bench.to_owned(),
-                Newest {
-                    ts: t.ts,
-                    rx: t.network.rx_bytes,
-                    tx: t.network.tx_bytes,
-                },
-            );
-            deltas
-        };
-        self.bench_rx_bytes.get_or_create(&label).inc_by(rx_delta);
-        self.bench_tx_bytes.get_or_create(&label).inc_by(tx_delta);
-        self.bench_battery_percent
-            .get_or_create(&label)
-            .set(t.power.battery_pct);
-        self.bench_solar_watts.get_or_create(&label).set(t.power.solar_w);
-        self.bench_last_seen_timestamp_seconds
-            .get_or_create(&label)
-            .set(received_at.timestamp_millis() as f64 / 1000.0);
-        self.bench_faults
-            .get_or_create(&label)
-            .set(t.health.faults.len() as i64);
-        if let Some(n) = t.network.wifi_clients {
-            self.bench_wifi_clients.get_or_create(&label).set(i64::from(n));
+        if n.ts.is_some_and(|ts| ts >= t.ts) {
+            return;
+        }
+        n.rx_bytes.inc_by(counter_delta(n.rx, t.network.rx_bytes));
+        n.tx_bytes.inc_by(counter_delta(n.tx, t.network.tx_bytes));
+        (n.ts, n.rx, n.tx) = (Some(t.ts), t.network.rx_bytes, t.network.tx_bytes);
+        n.battery_percent.set(t.power.battery_pct);
+        n.solar_watts.set(t.power.solar_w);
+        n.last_seen.set(received_at.timestamp_millis() as f64 / 1000.0);
+        n.faults.set(t.health.faults.len() as i64);
+        if let Some(v) = t.network.wifi_clients {
+            n.wifi_clients
+                .get_or_insert_with(|| self.bench_wifi_clients.get_or_create(&label(bench)).clone())
+                .set(i64::from(v));
         }
         let s = &t.sessions;
-        for (kind, n) in [("wifi", s.wifi), ("usb", s.usb), ("kiosk", s.kiosk)] {
-            if let Some(n) = n {
-                self.bench_sessions_active
-                    .get_or_create(&BenchKindLabel {
-                        bench: bench.to_owned(),
-                        kind,
+        for ((kind, v), gauge) in [("wifi", s.wifi), ("usb", s.usb), ("kiosk", s.kiosk)]
+            .into_iter()
+            .zip(&mut n.sessions)
+        {
+            if let Some(v) = v {
+                gauge
+                    .get_or_insert_with(|| {
+                        let label = BenchKindLabel {
+                            bench: bench.to_owned(),
+                            kind,
+                        };
+                        self.bench_sessions_active.get_or_create(&label).clone()
                     })
-                    .set(i64::from(n));
+                    .set(i64::from(v));
             }
         }
+    }
+
+    /// A bench's telemetry series (clones share the registered values).
+    fn series(&self, bench: &str) -> Newest {
+        let label = label(bench);
+        Newest {
+            ts: None,
+            rx: None,
+            tx: None,
+            rx_bytes: self.bench_rx_bytes.get_or_create(&label).clone(),
+            tx_bytes: self.bench_tx_bytes.get_or_create(&label).clone(),
+            battery_percent: self.bench_battery_percent.get_or_create(&label).clone(),
+            solar_watts: self.bench_solar_watts.get_or_create(&label).clone(),
+            last_seen: self.bench_last_seen_timestamp_seconds.get_or_create(&label).clone(),
+            faults: self.bench_faults.get_or_create(&label).clone(),
+            wifi_clients: None,
+            sessions: [None, None, None],
+        }
+    }
+}
+
+fn label(bench: &str) -> BenchLabel {
+    BenchLabel {
+        bench: bench.to_owned(),
     }
 }
 

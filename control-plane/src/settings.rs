@@ -68,6 +68,8 @@ pub struct IngestSettings {
     pub flush_interval_ms: u64,
     /// Rows held while the store is unreachable; beyond it new rows are dropped and counted.
     pub buffer_rows: usize,
+    /// Memory those rows may take, bytes; whichever bound is reached first applies.
+    pub buffer_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,9 +146,10 @@ impl Default for MqttSettings {
 impl Default for IngestSettings {
     fn default() -> Self {
         Self {
-            batch_size: 500,
+            batch_size: 5000,
             flush_interval_ms: 200,
             buffer_rows: 1_000_000,
+            buffer_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -289,6 +292,9 @@ impl Settings {
         if self.ingest.buffer_rows < self.ingest.batch_size {
             return bad("ingest.buffer_rows must be at least ingest.batch_size");
         }
+        if self.ingest.buffer_bytes < 1024 * 1024 {
+            return bad("ingest.buffer_bytes must be at least 1048576 (1 MiB)");
+        }
         if self.mqtt.queue_capacity == 0 || self.mqtt.max_connections == 0 {
             return bad("mqtt.queue_capacity and mqtt.max_connections must be positive");
         }
@@ -365,13 +371,18 @@ max_connections = 20000
 queue_capacity = 100000
 
 [ingest]
-# Rows per store write.
-batch_size = 500
+# Most rows per store write. Under load, batches grow to this size; larger batches write faster
+# and need fewer storage acknowledgements.
+batch_size = 5000
 # Longest a row waits before its batch is written, milliseconds.
 flush_interval_ms = 200
 # Rows held in memory while the store is unreachable (retried with backoff); beyond it new rows
-# are dropped, counted (benchfleet_ingest_rows_dropped_total) and logged.
+# are dropped, counted (benchfleet_ingest_rows_dropped_total) and logged. An ack-aware bench
+# sends them again.
 buffer_rows = 1000000
+# Memory those rows may take, bytes (about 450 bytes a row); whichever bound is reached first
+# applies.
+buffer_bytes = 536870912
 
 [presence]
 # A connected bench silent for this many telemetry intervals is reported `stale`.

@@ -38,6 +38,14 @@ pub struct TelemetryRow {
 }
 
 impl TelemetryRow {
+    /// Memory this row holds, its heap parts included (for the ingest buffer's byte bound).
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.bench_id.capacity()
+            + self.faults.capacity() * std::mem::size_of::<String>()
+            + self.faults.iter().map(String::capacity).sum::<usize>()
+    }
+
     /// Flattens a validated payload. Validation guarantees every counter fits in `i64`.
     pub fn from_payload(bench_id: &str, t: &Telemetry, received_at: DateTime<Utc>) -> Self {
         let i64_of = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());

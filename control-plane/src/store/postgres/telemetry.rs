@@ -28,9 +28,9 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Writes `rows` in one statement, skipping samples already stored; returns how many were new.
-pub(crate) async fn insert(pool: &PgPool, rows: &[TelemetryRow]) -> Result<u64> {
-    fn column<T>(rows: &[TelemetryRow], f: impl Fn(&TelemetryRow) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
+pub(crate) async fn insert(pool: &PgPool, rows: &[&TelemetryRow]) -> Result<u64> {
+    fn column<T>(rows: &[&TelemetryRow], f: impl Fn(&TelemetryRow) -> T) -> Vec<T> {
+        rows.iter().map(|r| f(r)).collect()
     }
     let result = sqlx::query(&INSERT)
         .bind(column(rows, |r| r.bench_id.clone()))

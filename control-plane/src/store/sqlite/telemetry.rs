@@ -12,7 +12,7 @@ use crate::telemetry::TelemetryRow;
 const MAX_ROWS_PER_STATEMENT: usize = 256;
 
 /// Writes `rows` in one transaction, skipping samples already stored; returns how many were new.
-pub(crate) async fn insert(pool: &SqlitePool, rows: &[TelemetryRow]) -> Result<u64> {
+pub(crate) async fn insert(pool: &SqlitePool, rows: &[&TelemetryRow]) -> Result<u64> {
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
     let mut rest = rows;
