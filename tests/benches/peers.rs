@@ -60,6 +60,8 @@ struct Row {
     offered: u64,
     acked: u64,
     stored: Option<u64>,
+    /// Samples the control plane confirmed stored (storage acks), beside the rows counted.
+    confirmed: Option<u64>,
     last_stored_after_s: Option<f64>,
     stored_per_s: Option<f64>,
     acked_per_s: f64,
@@ -76,6 +78,7 @@ impl Row {
             offered: report.offered,
             acked: report.acked,
             stored,
+            confirmed: s.map(|s| s.stored_acked),
             last_stored_after_s: s.map(|s| s.last_stored_after_s),
             stored_per_s: stored.map(|n| n as f64 / window),
             acked_per_s: report.msgs_per_s,
@@ -155,10 +158,11 @@ async fn control_plane(args: &Args, database_url: Option<&str>) -> Row {
 fn print(target: &str, r: &Row, mosquitto_acked_per_s: f64) {
     let opt = |v: Option<f64>, digits: usize| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.digits$}"));
     println!(
-        "{target:<12} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6} {:>8.2} {:>8.2} {:>9}",
+        "{target:<12} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8.2} {:>8.2} {:>9}",
         r.offered,
         r.acked,
         r.stored.map_or_else(|| "—".to_owned(), |n| n.to_string()),
+        r.confirmed.map_or_else(|| "—".to_owned(), |n| n.to_string()),
         opt(r.last_stored_after_s, 2),
         opt(r.stored_per_s.or(r.stored.is_none().then_some(r.acked_per_s)), 0),
         opt(
@@ -175,8 +179,18 @@ fn print(target: &str, r: &Row, mosquitto_acked_per_s: f64) {
 
 fn header() {
     println!(
-        "{:<12} {:>8} {:>8} {:>8} {:>8} {:>10} {:>6} {:>8} {:>8} {:>9}",
-        "target", "offered", "acked", "stored", "last_s", "e2e_msg/s", "ratio", "p50_ms", "p99_ms", "store_p99"
+        "{:<12} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8} {:>8} {:>9}",
+        "target",
+        "offered",
+        "acked",
+        "stored",
+        "confirmed",
+        "last_s",
+        "e2e_msg/s",
+        "ratio",
+        "p50_ms",
+        "p99_ms",
+        "store_p99"
     );
 }
 
@@ -188,8 +202,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = args();
-    let pg = store::testing::pg_database().await;
-    if pg.is_none() {
+    let pg_url = std::env::var("BENCHFLEET_TEST_DATABASE_URL").ok();
+    if pg_url.is_none() {
         eprintln!("BENCHFLEET_TEST_DATABASE_URL is not set: PostgreSQL is left out");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -212,8 +226,12 @@ async fn main() {
         drop(m);
         let mosquitto_row = Row::from(&report, None);
         let sqlite = control_plane(&args, None).await;
-        let postgres = match &pg {
-            Some(db) => Some(control_plane(&args, Some(db.url())).await),
+        // A fresh database each run: rows are counted per run.
+        let postgres = match &pg_url {
+            Some(_) => {
+                let db = store::testing::pg_database().await.unwrap();
+                Some(control_plane(&args, Some(db.url())).await)
+            }
             None => None,
         };
         println!("\nrun {run}");
@@ -245,6 +263,7 @@ async fn main() {
             offered: med(&|r| r.offered as f64) as u64,
             acked: med(&|r| r.acked as f64) as u64,
             stored: pick(&|r| r.stored.map(|n| n as f64)).map(|v| v as u64),
+            confirmed: pick(&|r| r.confirmed.map(|n| n as f64)).map(|v| v as u64),
             last_stored_after_s: pick(&|r| r.last_stored_after_s),
             stored_per_s: pick(&|r| r.stored_per_s),
             acked_per_s: med(&|r| r.acked_per_s),
