@@ -73,32 +73,57 @@ impl BrokerStatus for BrokerHandle {
     }
 }
 
-/// Limits of the HTTP API.
-#[derive(Debug, Clone)]
+/// Address and limits of the HTTP API: the `[api]` settings.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Largest request body accepted.
+    /// Address of the HTTP API.
+    pub listen: std::net::SocketAddr,
+    /// Largest request body accepted, bytes.
     pub body_limit_bytes: usize,
-    /// Longest a request may take until its response head; longer is a 503 problem. Streams
-    /// (`/api/v1/events`) are not cut: only their start counts.
+    /// Longest a request may take until its response head, seconds; longer is a 503 problem.
+    /// Streams (`/api/v1/events`) are not cut: only their start counts.
+    #[serde(rename = "request_timeout_s", with = "crate::seconds")]
+    #[schemars(with = "u64")]
     pub request_timeout: Duration,
-    /// Comment lines on idle event streams, so proxies keep them open.
+    /// Comment lines on idle event streams, so proxies keep them open (not configurable).
+    #[serde(skip)]
     pub events_keep_alive: Duration,
-    /// When set, `/metrics` needs `Authorization: Bearer <this>` (a static scrape token, not a
-    /// JWT); otherwise it is open like `/healthz`.
+    /// When set, `/metrics` needs `Authorization: Bearer <this>` (a static scrape token for
+    /// Prometheus, not a JWT); otherwise it is open like `/healthz`. Prefer the environment
+    /// (`BENCHFLEET_METRICS_TOKEN`) to keeping it in the file.
+    #[schemars(example = &"a-long-random-string")]
     pub metrics_token: Option<String>,
-    /// Proxies whose `X-Forwarded-For` names the client (see [`ideas::ClientAddr`]).
+    /// Reverse proxies in front of the API (e.g. the TLS terminator). For requests from these
+    /// addresses the client is the last address in `X-Forwarded-For` (`ideas::ClientAddr`);
+    /// otherwise every client behind the proxy would share one rate limit on the public routes
+    /// (applications, idea status).
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             events_keep_alive: Duration::from_secs(15),
             metrics_token: None,
             trusted_proxies: Vec::new(),
         }
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("listen", &self.listen)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("events_keep_alive", &self.events_keep_alive)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[redacted]"))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .finish()
     }
 }
 

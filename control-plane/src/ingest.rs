@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use protocol::{BenchId, TelemetryAck, Topic, TopicKind};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::BrokerHandle;
 use crate::metrics::Metrics;
-use crate::settings::IngestSettings;
 use crate::telemetry::{TelemetryRow, TelemetryStore};
 
 /// How long shutdown keeps trying to write what is buffered.
@@ -32,6 +33,35 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Ingest {
     shared: Arc<Shared>,
+}
+
+/// Batching and buffering of telemetry writes: the `[ingest]` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// Most rows per store write. Under load batches grow to this size; larger batches write
+    /// faster and need fewer storage acknowledgements.
+    pub batch_size: usize,
+    /// Longest a row waits before its batch is written, milliseconds.
+    pub flush_interval_ms: u64,
+    /// Rows held in memory while the store is unreachable (retried with backoff); beyond it new
+    /// rows are dropped, counted (`benchfleet_ingest_rows_dropped_total`) and logged. An
+    /// ack-aware bench sends them again.
+    pub buffer_rows: usize,
+    /// Memory those rows may take, bytes (about 450 bytes a row); whichever bound is reached
+    /// first applies.
+    pub buffer_bytes: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 5000,
+            flush_interval_ms: 200,
+            buffer_rows: 1_000_000,
+            buffer_bytes: 512 * 1024 * 1024,
+        }
+    }
 }
 
 /// How many samples a live-event subscriber may fall behind before it skips some.

@@ -21,6 +21,7 @@ pub mod ota;
 pub mod persistence;
 pub mod presence;
 pub mod routing;
+mod seconds;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
@@ -91,16 +92,11 @@ pub fn load_fleet(settings: &Settings) -> Result<Fleet, StartError> {
 /// Opens and migrates the store the settings name.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn store::Store>, StartError> {
     let url = settings.database_url();
-    let options = store::StoreOptions {
-        retention_days: settings.store.retention_days,
-        compress_after_days: settings.store.compress_after_days,
-        max_connections: settings.store.max_connections,
-    };
     let err = |source| StartError::Store {
         url: store::redact_url(&url),
         source,
     };
-    let store = store::connect(&url, &options).await.map_err(err)?;
+    let store = store::connect(&url, &settings.store).await.map_err(err)?;
     store.migrate().await.map_err(err)?;
     Ok(store)
 }
@@ -153,14 +149,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         source,
     })?;
 
-    let broker_settings = broker::BrokerSettings {
-        listen: settings.mqtt.listen,
-        max_connections: settings.mqtt.max_connections,
-        queue_capacity: settings.mqtt.queue_capacity,
-        ..broker::BrokerSettings::default()
-    };
     let broker = broker::start(
-        broker_settings,
+        settings.mqtt.clone(),
         broker::Authenticator::new(fleet.clone(), secret.clone()),
         stop_broker.clone(),
     )
@@ -183,11 +173,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let stop_ota = CancellationToken::new();
     let (ota, ota_task) = ota::Ota::start(
         fleet.clone(),
-        ota::OtaSettings {
-            ack_timeout: Duration::from_secs(settings.ota.ack_timeout_s),
-            drift_threshold: Duration::from_secs(settings.ota.drift_threshold_s),
-            ..ota::OtaSettings::default()
-        },
+        settings.ota.clone(),
         store.clone(),
         Arc::new(handle.clone()),
         Arc::new(ota::FleetObserver {
@@ -201,7 +187,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let stop_routing = CancellationToken::new();
     let (routing, routing_task) = routing::Routing::start(
         fleet.clone(),
-        settings.ideas.routing(),
+        settings.ideas.clone(),
         store.clone(),
         Arc::new(handle.clone()),
         Arc::new(routing::SystemClock),
@@ -240,13 +226,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         broker: Arc::new(handle),
         fleet,
         secret,
-        config: api::ApiConfig {
-            body_limit_bytes: settings.api.body_limit_bytes,
-            request_timeout: Duration::from_secs(settings.api.request_timeout_s),
-            metrics_token: settings.api.metrics_token.clone(),
-            trusted_proxies: settings.api.trusted_proxies.clone(),
-            ..api::ApiConfig::default()
-        },
+        config: settings.api.clone(),
         shutdown: shutdown.clone(),
         ota: ota.clone(),
         routing: routing.clone(),
@@ -423,7 +403,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let stop = CancellationToken::new();
         let settings = Settings::default();
-        let ingest_settings = settings::IngestSettings {
+        let ingest_settings = ingest::IngestSettings {
             batch_size: 500,
             flush_interval_ms: 600_000,
             buffer_rows: 1,

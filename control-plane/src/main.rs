@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use control_plane::settings::{DEFAULT_TOML, Settings};
+use control_plane::settings::{Overrides, Settings, default_toml, process_env};
 use protocol::{Claims, Role};
 use tokio_util::sync::CancellationToken;
 
@@ -27,35 +27,36 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// Flags that override the configuration file and the environment.
+/// Flags that override the configuration file and the environment (every setting can also be
+/// set as `BENCHFLEET_<SECTION>__<KEY>`; see `control-plane config default`).
 #[derive(Args)]
 struct SettingsArgs {
     /// TOML configuration file (see `control-plane config default`).
     #[arg(long, global = true, env = "BENCHFLEET_CONFIG")]
     config: Option<PathBuf>,
     /// Directory for the SQLite database and the JWT secret [default: ./data].
-    #[arg(long, global = true, env = "BENCHFLEET_DATA_DIR")]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
-    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DB (DATABASE_URL is honoured too).
-    #[arg(long, global = true, env = "BENCHFLEET_DATABASE_URL", hide_env_values = true)]
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
+    #[arg(long, global = true)]
     database_url: Option<String>,
     /// File holding the JWT signing secret [default: <data-dir>/jwt.secret].
-    #[arg(long, global = true, env = "BENCHFLEET_JWT_SECRET_FILE")]
+    #[arg(long, global = true)]
     jwt_secret_file: Option<PathBuf>,
     /// TOML fleet file replacing the built-in LINK 4 benches.
-    #[arg(long = "fleet", global = true, env = "BENCHFLEET_FLEET")]
+    #[arg(long = "fleet", global = true)]
     fleet_file: Option<PathBuf>,
     /// Register load-000001…load-<N> beside the fleet, for `bench-sim load`.
-    #[arg(long, global = true, env = "BENCHFLEET_LOAD_TEST_BENCHES")]
+    #[arg(long, global = true)]
     load_test_benches: Option<u32>,
     /// HTTP API address [default: 127.0.0.1:8080].
-    #[arg(long, global = true, env = "BENCHFLEET_API_LISTEN")]
+    #[arg(long, global = true)]
     api_listen: Option<SocketAddr>,
     /// MQTT broker address [default: 127.0.0.1:1883; 0.0.0.0:1883 serves the network].
-    #[arg(long, global = true, env = "BENCHFLEET_MQTT_LISTEN")]
+    #[arg(long, global = true)]
     mqtt_listen: Option<SocketAddr>,
     /// Bearer token that /metrics requires (unset: /metrics is open).
-    #[arg(long, global = true, env = "BENCHFLEET_METRICS_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true)]
     metrics_token: Option<String>,
 }
 
@@ -76,6 +77,9 @@ enum Command {
 enum ConfigCommand {
     /// Print the annotated default configuration file.
     Default,
+    /// Load the configuration in force (defaults < file < environment < flags), check it and
+    /// print it, secrets hidden.
+    Check,
 }
 
 #[derive(Args)]
@@ -99,38 +103,34 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 impl SettingsArgs {
-    /// defaults < file < environment < flags (clap has merged the last two).
+    /// defaults < file < environment < flags.
     fn load(&self) -> anyhow::Result<Settings> {
-        let mut s = match &self.config {
-            Some(path) => Settings::from_file(path)?,
-            None => Settings::default(),
-        };
+        let mut flags = Overrides::default();
         if let Some(v) = &self.data_dir {
-            s.data_dir.clone_from(v);
+            flags = flags.set("data_dir", v);
         }
-        if let Some(v) = self.database_url.clone().or_else(|| std::env::var("DATABASE_URL").ok()) {
-            s.database_url = Some(v);
+        if let Some(v) = &self.database_url {
+            flags = flags.set("database_url", v);
         }
         if let Some(v) = &self.jwt_secret_file {
-            s.jwt_secret_file = Some(v.clone());
+            flags = flags.set("jwt_secret_file", v);
         }
         if let Some(v) = &self.fleet_file {
-            s.fleet_file = Some(v.clone());
+            flags = flags.set("fleet_file", v);
         }
         if let Some(v) = self.load_test_benches {
-            s.load_test_benches = v;
+            flags = flags.set("load_test_benches", v);
         }
         if let Some(v) = self.api_listen {
-            s.api.listen = v;
+            flags = flags.set("api.listen", v);
         }
         if let Some(v) = self.mqtt_listen {
-            s.mqtt.listen = v;
+            flags = flags.set("mqtt.listen", v);
         }
         if let Some(v) = &self.metrics_token {
-            s.api.metrics_token = Some(v.clone());
+            flags = flags.set("api.metrics_token", v);
         }
-        s.validate()?;
-        Ok(s)
+        Ok(Settings::load(self.config.as_deref(), process_env(), flags)?)
     }
 }
 
@@ -159,10 +159,15 @@ fn init_tracing() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Config(ConfigCommand::Default) = command {
-        print!("{DEFAULT_TOML}");
+        print!("{}", default_toml());
         return Ok(());
     }
     let settings = cli.settings.load()?;
+    if let Command::Config(ConfigCommand::Check) = command {
+        let shown = toml::to_string(&settings.redacted()).context("printing the settings")?;
+        print!("{shown}");
+        return Ok(());
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match command {
         Command::Serve => runtime.block_on(serve(settings, cli.demo)),

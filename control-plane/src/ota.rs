@@ -70,14 +70,24 @@ pub enum OtaError {
     Store(#[from] StoreError),
 }
 
-/// Timing of delivery tracking.
-#[derive(Debug, Clone, PartialEq)]
+/// Timing of delivery tracking: the `[ota]` settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
 pub struct OtaSettings {
-    /// A delivered version without acknowledgement for this long is `timed_out`.
+    /// A configuration the bench has been handed (it connected since it was issued) but has not
+    /// acknowledged within this many seconds is reported `timed_out` (a late acknowledgement
+    /// still counts).
+    #[serde(rename = "ack_timeout_s", with = "crate::seconds")]
+    #[schemars(with = "u64")]
     pub ack_timeout: Duration,
-    /// Desired ≠ reported for longer than this is reported as drifting.
+    /// Desired and reported configuration versions differing for longer than this many seconds
+    /// is reported as drift by the API (`benchfleet_bench_config_drift_seconds` always shows the
+    /// duration).
+    #[serde(rename = "drift_threshold_s", with = "crate::seconds")]
+    #[schemars(with = "u64")]
     pub drift_threshold: Duration,
-    /// How often delivery states, rollouts and drift are re-evaluated.
+    /// How often delivery states, rollouts and drift are re-evaluated (not configurable).
+    #[serde(skip)]
     pub tick: Duration,
 }
 

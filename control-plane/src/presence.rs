@@ -13,12 +13,30 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use protocol::status::AnnouncedState;
 use protocol::{BenchState, Fleet, Status};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
 mod records;
 pub use records::{PresenceStore, StatusCursor, StatusEvent};
+
+/// The `[presence]` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresenceSettings {
+    /// A connected bench silent for this many telemetry intervals is reported `stale`.
+    pub stale_after_intervals: u32,
+}
+
+impl Default for PresenceSettings {
+    fn default() -> Self {
+        Self {
+            stale_after_intervals: 3,
+        }
+    }
+}
 
 /// What presence knows about one bench.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,7 +280,7 @@ impl PresenceTracker {
     /// Restores presence from the store, then starts the tick and the event writer.
     pub async fn start(
         fleet: &Fleet,
-        settings: &crate::settings::PresenceSettings,
+        settings: &PresenceSettings,
         store: Arc<dyn PresenceStore>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,

@@ -74,23 +74,30 @@ pub enum RoutingError {
     Store(#[from] StoreError),
 }
 
-/// Intake limits and timing.
-#[derive(Debug, Clone, PartialEq)]
+/// Intake limits and timing: the `[ideas]` settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
 pub struct RoutingSettings {
-    /// Fewest characters an idea's text may have.
+    /// Fewest characters an idea's text may have; shorter, the kiosk is told `invalid`.
     pub text_min_chars: usize,
-    /// Most characters an idea's text may have (at most the wire limit, 4000).
+    /// Most characters an idea's text may have (at most 4000, the wire limit); longer, the kiosk
+    /// is told `invalid`.
     pub text_max_chars: usize,
-    /// Ideas one bench may send in a burst...
+    /// Ideas one bench may send in a burst (kiosks share their bench, so the limit is per
+    /// bench); beyond it the kiosk is told `rate_limited` and sends again later.
     pub bench_burst: u32,
-    /// ...and per hour after it.
+    /// Ideas one bench may send per hour after its burst.
     pub bench_per_hour: u32,
-    /// Words or phrases that hold an idea for moderation (matched like rule keywords).
+    /// Words or phrases that hold an idea for moderation instead of routing it; matched like rule
+    /// keywords, at word starts in any case and script ("uvred" matches "Uvreda" and "увреда").
     pub blocklist: Vec<String>,
-    /// Public requests (applications, status lookups) per client address: burst and per hour.
+    /// Unauthenticated requests (applications to join, public status lookups) per client
+    /// address in a burst; beyond it the answer is 429 with Retry-After.
     pub public_burst: u32,
+    /// Unauthenticated requests per client address per hour after the burst.
     pub public_per_hour: u32,
-    /// How often deadlines are checked.
+    /// How often deadlines are checked (not configurable).
+    #[serde(skip)]
     pub tick: Duration,
 }
 

@@ -21,6 +21,7 @@ pub use crate::persistence::{Result, StoreError};
 use crate::presence::PresenceStore;
 use crate::routing::RoutingStore;
 use crate::telemetry::TelemetryStore;
+pub use settings::StoreSettings;
 pub use value::{ceil_to_millis, truncate_to_millis};
 
 mod audit;
@@ -33,6 +34,7 @@ mod routing;
 #[cfg(test)]
 mod routing_story;
 mod series;
+mod settings;
 pub mod sqlite;
 #[cfg(test)]
 mod story;
@@ -184,39 +186,18 @@ impl Store for Backend {
 }
 
 /// Opens (and creates, for SQLite) the store named by `url`. Does not migrate.
-pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
+pub async fn connect(url: &str, options: &StoreSettings) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(open(url, options).await?))
 }
 
 /// [`connect`], keeping the concrete type (for tests that look behind the traits).
-pub async fn open(url: &str, options: &StoreOptions) -> Result<Backend> {
+pub async fn open(url: &str, options: &StoreSettings) -> Result<Backend> {
     if url.starts_with("sqlite:") {
         Ok(Backend::Sqlite(sqlite::SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Backend::Postgres(postgres::PgStore::connect(url, options).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
-    }
-}
-
-/// Tunables that only PostgreSQL/TimescaleDB uses.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// Raw telemetry older than this is dropped by TimescaleDB's retention policy.
-    pub retention_days: u32,
-    /// Chunks older than this are compressed by TimescaleDB.
-    pub compress_after_days: u32,
-    /// Maximum pool connections.
-    pub max_connections: u32,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            retention_days: 400,
-            compress_after_days: 7,
-            max_connections: 8,
-        }
     }
 }
 

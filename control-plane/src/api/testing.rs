@@ -16,10 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::{ApiConfig, AppState, BrokerStatus};
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, IngestSettings};
 use crate::metrics::Metrics;
-use crate::presence::PresenceTracker;
-use crate::settings::{IngestSettings, PresenceSettings};
+use crate::presence::{PresenceSettings, PresenceTracker};
 use crate::store::testing::{PgDatabase, SqliteDatabase, pg_database, sqlite_database};
 use crate::store::{Store, connect};
 

@@ -20,16 +20,21 @@ use serde::{Deserialize, Serialize};
 use super::BrokerError;
 use super::link::LINK_FILTERS;
 
-/// Settings of the embedded MQTT broker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Settings of the embedded MQTT broker: the `[mqtt]` settings.
+///
+/// `Default` suits tests and embedding; the control plane's own defaults
+/// (`settings::Settings::default`) allow a larger fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerSettings {
-    /// TCP address of the MQTT 3.1.1 listener. Port 0 picks a free port (see `Broker::local_addr`).
+    /// TCP address of the MQTT 3.1.1 listener. Loopback by default, as Mosquitto 2 does;
+    /// "0.0.0.0:1883" serves benches on the network. Port 0 picks a free port.
     pub listen: SocketAddr,
     /// Most authenticated bench connections at once; further CONNECTs are refused (`server_full`).
     pub max_connections: usize,
-    /// Capacity of the queue from the broker to the rest of the control plane. When it is full,
-    /// messages are dropped and counted (`BrokerHandle::dropped_inbound`), never waited for.
+    /// Bench messages queued between the broker and ingest. When the queue is full, messages are
+    /// dropped and counted (`benchfleet_mqtt_messages_dropped_total{reason="queue_full"}`), never
+    /// waited for.
     pub queue_capacity: usize,
     /// How long a new socket may take to send CONNECT, in milliseconds.
     pub connect_timeout_ms: u16,

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use protocol::BenchState;
 
 use super::testing::{self, telemetry_row};
-use super::{Store, StoreOptions, connect};
+use super::{Store, StoreSettings, connect};
 use crate::presence::{StatusCursor, StatusEvent};
 use crate::telemetry::{Agg, TelemetryBucket, TelemetryRow};
 
@@ -289,7 +289,7 @@ async fn story(store: Arc<dyn Store>) {
 #[tokio::test]
 async fn history_on_sqlite() {
     let db = testing::sqlite_database();
-    story(connect(db.url(), &StoreOptions::default()).await.unwrap()).await;
+    story(connect(db.url(), &StoreSettings::default()).await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -297,7 +297,7 @@ async fn history_on_postgres() {
     let Some(db) = testing::pg_database().await else {
         return;
     };
-    let store = connect(db.url(), &StoreOptions::default()).await.unwrap();
+    let store = connect(db.url(), &StoreSettings::default()).await.unwrap();
     story(store.clone()).await;
     drop(store);
 }

@@ -14,7 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tracing::{info, warn};
 
-use super::{StoreMode, StoreOptions};
+use super::{StoreMode, StoreSettings};
 use crate::store::Result;
 
 pub(super) mod telemetry;
@@ -29,7 +29,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct PgStore {
     pub(super) pool: PgPool,
-    options: StoreOptions,
+    options: StoreSettings,
     /// Whether the `timescaledb` extension is installed in this database.
     timescale: AtomicBool,
 }
@@ -37,7 +37,7 @@ pub struct PgStore {
 impl PgStore {
     /// Opens a pool of at most `options.max_connections` and checks the database answers. Does
     /// not migrate; [`PgStore::mode`] reflects whether TimescaleDB is already installed.
-    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+    pub async fn connect(url: &str, options: &StoreSettings) -> Result<Self> {
         let connect = PgConnectOptions::from_str(url)?.application_name("benchfleet-control-plane");
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))

@@ -10,7 +10,7 @@ use protocol::idea::Contact;
 use serde_json::json;
 
 use super::testing;
-use super::{Store, StoreError, StoreOptions, connect};
+use super::{Store, StoreError, StoreSettings, connect};
 use crate::routing::{
     IdeaCount, IdeaEvent, IdeaFilter, IdeaRecord, Match, OrgState, Organisation, RoutingAudit, RoutingWrite, Rule,
     RuleSet, RuleSetRecord, Sla, Strategy,
@@ -841,14 +841,14 @@ async fn after_restart(store: Arc<dyn Store>) {
 #[tokio::test]
 async fn routing_story_on_sqlite() {
     let db = testing::sqlite_database();
-    let store = connect(db.url(), &StoreOptions::default()).await.unwrap();
+    let store = connect(db.url(), &StoreSettings::default()).await.unwrap();
     routing_story(store).await;
-    after_restart(connect(db.url(), &StoreOptions::default()).await.unwrap()).await;
+    after_restart(connect(db.url(), &StoreSettings::default()).await.unwrap()).await;
 }
 
 #[tokio::test]
 async fn routing_story_on_sqlite_in_memory() {
-    let store = connect("sqlite::memory:", &StoreOptions::default()).await.unwrap();
+    let store = connect("sqlite::memory:", &StoreSettings::default()).await.unwrap();
     routing_story(store).await;
 }
 
@@ -857,7 +857,7 @@ async fn routing_story_on_postgres() {
     let Some(db) = testing::pg_database().await else {
         return;
     };
-    let store = connect(db.url(), &StoreOptions::default()).await.unwrap();
+    let store = connect(db.url(), &StoreSettings::default()).await.unwrap();
     routing_story(store).await;
-    after_restart(connect(db.url(), &StoreOptions::default()).await.unwrap()).await;
+    after_restart(connect(db.url(), &StoreSettings::default()).await.unwrap()).await;
 }

@@ -8,7 +8,7 @@ use protocol::BenchState;
 use super::postgres::PgStore;
 use super::sqlite::SqliteStore;
 use super::testing::{self, telemetry_row};
-use super::{Backend, Store, StoreMode, StoreOptions, connect};
+use super::{Backend, Store, StoreMode, StoreSettings, connect};
 use crate::presence::StatusEvent;
 use crate::telemetry::{TelemetryRow, TelemetryStore};
 
@@ -270,13 +270,13 @@ async fn story(store: Arc<dyn Store>, expected_mode: StoreMode) {
 #[tokio::test]
 async fn story_on_sqlite() {
     let db = testing::sqlite_database();
-    let store = connect(db.url(), &StoreOptions::default()).await.unwrap();
+    let store = connect(db.url(), &StoreSettings::default()).await.unwrap();
     story(store, StoreMode::Sqlite).await;
 }
 
 #[tokio::test]
 async fn story_on_sqlite_in_memory() {
-    let store = connect("sqlite::memory:", &StoreOptions::default()).await.unwrap();
+    let store = connect("sqlite::memory:", &StoreSettings::default()).await.unwrap();
     story(store, StoreMode::Sqlite).await;
 }
 
@@ -285,7 +285,7 @@ async fn story_on_postgres() {
     let Some(db) = testing::pg_database().await else {
         return;
     };
-    let pg = PgStore::connect(db.url(), &StoreOptions::default()).await.unwrap();
+    let pg = PgStore::connect(db.url(), &StoreSettings::default()).await.unwrap();
     let pool = pg.pool().clone();
     let store = Arc::new(Backend::Postgres(pg));
     let available: bool =
@@ -363,7 +363,7 @@ async fn sqlite_file_is_created_with_its_directory_in_wal_mode() {
 
 #[tokio::test]
 async fn unsupported_urls_are_refused_with_the_password_hidden() {
-    let err = connect("mysql://bf:s3cret@db/bf", &StoreOptions::default())
+    let err = connect("mysql://bf:s3cret@db/bf", &StoreSettings::default())
         .await
         .err()
         .unwrap();
