@@ -54,7 +54,7 @@ pub use records::{
 pub use rules::{Decision, IdeaFacts, Match, Route, Rule, RuleCheck, RuleSet, Sla, Strategy};
 pub use view::{Application, IdeaChange, IdeaReport, Reader};
 
-use limit::TokenBuckets;
+use limit::KeyedLimit;
 
 /// Why a routing operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -148,12 +148,12 @@ struct State {
     rules: RuleSetRecord,
     organisations: BTreeMap<String, Organisation>,
     cursors: BTreeMap<String, i64>,
-    bench_limits: TokenBuckets,
+    bench_limits: KeyedLimit,
 }
 
 struct Shared {
     state: Mutex<State>,
-    public_limits: std::sync::Mutex<TokenBuckets>,
+    public_limits: KeyedLimit,
     store: Arc<dyn RoutingStore>,
     acks: Arc<dyn AckSender>,
     fleet: Arc<Fleet>,
@@ -225,12 +225,9 @@ impl Routing {
                     rules,
                     organisations,
                     cursors,
-                    bench_limits: TokenBuckets::new(settings.bench_burst, settings.bench_per_hour),
+                    bench_limits: KeyedLimit::new(settings.bench_burst, settings.bench_per_hour, clock.clone()),
                 }),
-                public_limits: std::sync::Mutex::new(TokenBuckets::new(
-                    settings.public_burst,
-                    settings.public_per_hour,
-                )),
+                public_limits: KeyedLimit::new(settings.public_burst, settings.public_per_hour, clock.clone()),
                 store,
                 acks,
                 fleet,
@@ -276,12 +273,7 @@ impl Routing {
 
     /// Whether a public request from `client` may go ahead now, or how long it must wait.
     pub fn admit_public(&self, client: &str) -> Result<(), Duration> {
-        let now = self.now();
-        self.shared
-            .public_limits
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take(client, now)
+        self.shared.public_limits.take(client)
     }
 
     async fn run(self, mut inputs: Inputs, shutdown: CancellationToken) {

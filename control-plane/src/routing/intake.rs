@@ -73,7 +73,7 @@ impl Routing {
             return Ok(Some(self.refused(id, AckStatus::Invalid, detail)));
         }
         let now = self.now();
-        if let Err(wait) = state.bench_limits.take(bench.as_str(), now) {
+        if let Err(wait) = state.bench_limits.take(bench.as_str()) {
             info!(bench.id = %bench, retry_after.seconds = wait.as_secs(), "idea refused: bench over its rate limit");
             let detail = format!("too many ideas from this bench; send again in {} s", wait.as_secs());
             let mut ack = self.refused(id, AckStatus::RateLimited, detail);
