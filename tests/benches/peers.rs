@@ -147,7 +147,7 @@ async fn rows_in(cp: &ControlPlane) -> u64 {
 
 async fn control_plane(args: &Args, database_url: Option<&str>) -> Row {
     let benches = args.benches.to_string();
-    let cp = ControlPlane::start_with(database_url, &["--load-test-benches", &benches]);
+    let cp = ControlPlane::start_logging(database_url, &["--load-test-benches", &benches], "info");
     let credentials = Credentials::from_secret_file(&cp.data_dir().join("jwt.secret")).unwrap();
     let report = run_load(load(args, cp.mqtt.port(), credentials), |_| {}).await.unwrap();
     let stored = rows_in(&cp).await;

@@ -79,6 +79,8 @@ pub struct ControlPlane {
 /// How a [`ControlPlane`] was started, to start it again.
 struct Args {
     database_url: Option<String>,
+    /// `BENCHFLEET_LOG` for the process.
+    log: &'static str,
     extra: Vec<String>,
     api_listen: String,
     mqtt_listen: String,
@@ -98,7 +100,7 @@ fn spawn(data_dir: &Path, args: &Args) -> (Child, String, SocketAddr) {
         .arg(data_dir)
         .args(["--api-listen", &args.api_listen, "--mqtt-listen", &args.mqtt_listen])
         .args(&args.extra)
-        .env("BENCHFLEET_LOG", "info,control_plane=debug")
+        .env("BENCHFLEET_LOG", args.log)
         .env_remove("DATABASE_URL")
         .env_remove("BENCHFLEET_DATABASE_URL")
         .stdout(Stdio::piped())
@@ -146,9 +148,17 @@ impl ControlPlane {
 
     /// Starts with `database_url` (None: SQLite in the data directory) and extra flags.
     pub fn start_with(database_url: Option<&str>, extra: &[&str]) -> Self {
+        Self::start_logging(database_url, extra, "info,control_plane=debug")
+    }
+
+    /// Like [`start_with`](Self::start_with), logging at `log` (`BENCHFLEET_LOG`). Benchmarks
+    /// use the default `info`: debug logging slows the broker's link enough under load that the
+    /// router skips messages.
+    pub fn start_logging(database_url: Option<&str>, extra: &[&str], log: &'static str) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let args = Args {
             database_url: database_url.map(str::to_owned),
+            log,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             api_listen: "127.0.0.1:0".into(),
             mqtt_listen: "127.0.0.1:0".into(),

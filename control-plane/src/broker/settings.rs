@@ -79,7 +79,7 @@ impl Default for BrokerSettings {
             connect_timeout_ms: 5000,
             accept_delay_ms: 1,
             link_segment_bytes: 1024 * 1024,
-            link_segment_count: 16,
+            link_segment_count: 64,
             bench_segment_bytes: 64 * 1024,
             bench_segment_count: 2,
             worker_threads: 2,
