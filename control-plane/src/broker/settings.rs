@@ -189,7 +189,7 @@ mod tests {
         let custom = r.custom_segment.unwrap();
         assert_eq!(custom.len(), LINK_FILTERS.len());
         assert_eq!(custom["benches/+/telemetry"].max_segment_size, 1024 * 1024);
-        assert_eq!(s.link_log_bytes(), 16 * 1024 * 1024);
+        assert_eq!(s.link_log_bytes(), 64 * 1024 * 1024);
     }
 
     #[test]

@@ -291,7 +291,7 @@ fn errors_do_not_show_secrets() {
 fn the_section_docs_come_from_the_domain_types() {
     let keys = schema::keys();
     let doc = |k: &str| keys.get(k).unwrap().doc.clone();
-    assert!(doc("ingest.batch_size").starts_with("Rows per store write"));
+    assert!(doc("ingest.batch_size").starts_with("Most rows per store write"));
     assert!(doc("ota.ack_timeout_s").contains("seconds"));
     assert_eq!(keys.get("ota.ack_timeout_s").unwrap().kind, schema::Kind::Integer);
     assert!(
