@@ -256,7 +256,7 @@ impl Session {
         let model = BenchModel::new(seed, info.location.lat, info.location.lon, cfg.clock.sim_at(origin));
         let mut rng = StdRng::seed_from_u64(splitmix64(seed ^ 0xB0B));
         let stagger = interval.min(MAX_STAGGER).mul_f64(rng.random::<f64>());
-        let backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max);
+        let backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max, &mut rng);
         let outbox = Outbox::new(cfg.queue_capacity, cfg.storage_ack_timeout);
         let running = RunningConfig {
             version: 0,
@@ -383,7 +383,7 @@ impl Session {
         };
         let connect_ms = link.opened_at.elapsed().as_millis();
         self.conn = Connection::Up(link);
-        self.backoff.reset();
+        self.backoff.reset(&mut self.rng);
         self.stats.connects += 1;
         if let Mode::Asleep { until, .. } = self.mode {
             info!(bench.id = %self.id, until = %until, "checking in while asleep");
@@ -417,7 +417,7 @@ impl Session {
         self.outbox.resend_all();
         let retry_at = match self.mode {
             Mode::Awake => {
-                let wait = self.backoff.next(&mut self.rng);
+                let wait = self.backoff.next();
                 if let ConnectionError::ConnectionRefused(code) = error {
                     warn!(bench.id = %self.id, code = ?code, retry_in_ms = wait.as_millis(), "broker refused the connection");
                 } else if was_up {
@@ -439,7 +439,7 @@ impl Session {
             self.outbox.requeue(link.abandon());
         }
         self.outbox.resend_all();
-        let wait = retry_after.unwrap_or_else(|| self.backoff.next(&mut self.rng));
+        let wait = retry_after.unwrap_or_else(|| self.backoff.next());
         self.conn = Connection::Down {
             retry_at: Some(Instant::now() + wait),
         };

@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use backon::BackoffBuilder;
 use bytes::Bytes;
 use protocol::{BenchId, TelemetryAck, Topic, TopicKind};
 use schemars::JsonSchema;
@@ -27,7 +28,6 @@ use crate::telemetry::{TelemetryRow, TelemetryStore};
 
 /// How long shutdown keeps trying to write what is buffered.
 const SHUTDOWN_FLUSH_DEADLINE: Duration = Duration::from_secs(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The producer side of ingest; cheap to clone.
 #[derive(Clone)]
@@ -218,7 +218,8 @@ impl Shared {
 
 async fn writer(s: Arc<Shared>, store: Arc<dyn TelemetryStore>, shutdown: CancellationToken) {
     let interval = Duration::from_millis(s.settings.flush_interval_ms);
-    let mut backoff = Duration::from_millis(100);
+    let retry = crate::persistence::retry();
+    let mut backoff = retry.build();
     let mut failing_since: Option<Instant> = None;
     'run: loop {
         // Wait for a first row, then give the batch up to `interval` to fill.
@@ -247,7 +248,7 @@ async fn writer(s: Arc<Shared>, store: Arc<dyn TelemetryStore>, shutdown: Cancel
                             "store reachable again; writing buffered telemetry"
                         );
                     }
-                    backoff = Duration::from_millis(100);
+                    backoff = retry.build();
                 }
                 Err(e) => {
                     if failing_since.is_none() {
@@ -257,10 +258,9 @@ async fn writer(s: Arc<Shared>, store: Arc<dyn TelemetryStore>, shutdown: Cancel
                         tracing::debug!(error = %e, "telemetry write failed again");
                     }
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(backoff.next().unwrap_or(crate::persistence::RETRY_MAX)) => {}
                         () = shutdown.cancelled() => break 'run,
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
             if len(&s) < s.settings.batch_size {

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use protocol::status::AnnouncedState;
 use protocol::{BenchState, Fleet, Status};
@@ -357,7 +358,8 @@ impl PresenceTracker {
     async fn run(self, store: Arc<dyn PresenceStore>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut backoff = Duration::from_millis(100);
+        let retry = crate::persistence::retry();
+        let mut backoff = retry.build();
         loop {
             tokio::select! {
                 _ = tick.tick() => {
@@ -372,16 +374,15 @@ impl PresenceTracker {
                 match store.insert_status_event(&ev).await {
                     Ok(()) => {
                         self.pending.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-                        backoff = Duration::from_millis(100);
+                        backoff = retry.build();
                     }
                     Err(e) => {
                         self.metrics.store_write_errors.inc();
                         tracing::warn!(error = %e, presence.unwritten = self.unwritten(), "status event write failed; will retry");
                         tokio::select! {
-                            () = tokio::time::sleep(backoff) => {}
+                            () = tokio::time::sleep(backoff.next().unwrap_or(crate::persistence::RETRY_MAX)) => {}
                             () = shutdown.cancelled() => break,
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
             }

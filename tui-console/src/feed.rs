@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use futures::StreamExt;
 use tokio::sync::{Notify, mpsc, watch};
@@ -375,24 +376,29 @@ async fn poll_rollouts(
 }
 
 async fn follow_stream(client: Client, tx: mpsc::Sender<Event>, refresh: Arc<Notify>, cancel: CancellationToken) {
-    let mut backoff = STREAM_BACKOFF_MIN;
+    let retry = ExponentialBuilder::new()
+        .with_min_delay(STREAM_BACKOFF_MIN)
+        .with_max_delay(STREAM_BACKOFF_MAX)
+        .without_max_times();
+    let mut backoff = retry.build();
     loop {
+        let mut connected = || backoff = retry.build();
         let error = tokio::select! {
             () = cancel.cancelled() => return,
-            e = read_stream(&client, &tx, &refresh, &mut backoff) => e,
+            e = read_stream(&client, &tx, &refresh, &mut connected) => e,
         };
         let Some(error) = error else {
             return;
         };
-        tracing::debug!(error = %error, retry_in = ?backoff, "event stream down");
+        let wait = backoff.next().unwrap_or(STREAM_BACKOFF_MAX);
+        tracing::debug!(error = %error, retry_in = ?wait, "event stream down");
         if !send(&tx, ApiEvent::Stream(StreamEvent::Down(error))).await {
             return;
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = sleep(backoff) => {}
+            () = sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(STREAM_BACKOFF_MAX);
     }
 }
 
@@ -401,14 +407,14 @@ async fn read_stream(
     client: &Client,
     tx: &mpsc::Sender<Event>,
     refresh: &Notify,
-    backoff: &mut Duration,
+    connected: &mut impl FnMut(),
 ) -> Option<ApiError> {
     let mut bytes = match client.events().await {
         Ok(s) => Box::pin(s),
         Err(e) => return Some(e),
     };
     tracing::info!("event stream connected");
-    *backoff = STREAM_BACKOFF_MIN;
+    connected();
     if !send(tx, ApiEvent::Stream(StreamEvent::Connected)).await {
         return None;
     }

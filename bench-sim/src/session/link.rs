@@ -8,6 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use protocol::{BenchId, Status, Telemetry, Topic, TopicKind};
 use rand::Rng;
 use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, QoS};
@@ -151,36 +152,32 @@ impl Drop for Link {
     }
 }
 
-/// Exponential backoff with equal jitter: attempt n waits between half and all of
-/// `min * 2^n`, capped at `max`.
-#[derive(Debug, Clone)]
+/// Reconnect pacing, exponential with equal jitter: attempt n waits between half and all of
+/// `min * 2^n`, capped at `max`. backon's jitter stretches a wait by up to as much again, so it
+/// paces from half the bounds; the seed keeps a seeded run's reconnects the same.
+#[derive(Debug)]
 pub(crate) struct Backoff {
-    min: Duration,
-    max: Duration,
-    attempt: u32,
+    policy: ExponentialBuilder,
+    waits: <ExponentialBuilder as BackoffBuilder>::Backoff,
 }
 
 impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Self {
-        Self {
-            min,
-            max: max.max(min),
-            attempt: 0,
-        }
+    pub fn new(min: Duration, max: Duration, rng: &mut impl Rng) -> Self {
+        let policy = ExponentialBuilder::new()
+            .with_min_delay(min / 2)
+            .with_max_delay(max.max(min) / 2)
+            .with_jitter()
+            .without_max_times();
+        let waits = policy.with_jitter_seed(rng.random()).build();
+        Self { policy, waits }
     }
 
-    pub fn next(&mut self, rng: &mut impl Rng) -> Duration {
-        let base = self
-            .min
-            .saturating_mul(2u32.saturating_pow(self.attempt.min(20)))
-            .min(self.max);
-        self.attempt = self.attempt.saturating_add(1);
-        let half = base / 2;
-        half + half.mul_f64(rng.random::<f64>())
+    pub fn next(&mut self) -> Duration {
+        self.waits.next().unwrap_or_default()
     }
 
-    pub fn reset(&mut self) {
-        self.attempt = 0;
+    pub fn reset(&mut self, rng: &mut impl Rng) {
+        self.waits = self.policy.with_jitter_seed(rng.random()).build();
     }
 }
 
@@ -194,8 +191,8 @@ mod tests {
     #[test]
     fn backoff_grows_with_jitter_and_caps() {
         let mut rng = StdRng::seed_from_u64(1);
-        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-        let waits: Vec<_> = (0..10).map(|_| b.next(&mut rng)).collect();
+        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), &mut rng);
+        let waits: Vec<_> = (0..10).map(|_| b.next()).collect();
         for (n, w) in waits.iter().enumerate() {
             let base = Duration::from_millis(500 * (1 << n)).min(Duration::from_secs(30));
             assert!(
@@ -204,7 +201,7 @@ mod tests {
             );
         }
         assert_ne!(waits[8], waits[9], "jitter");
-        b.reset();
-        assert!(b.next(&mut rng) <= Duration::from_millis(500));
+        b.reset(&mut rng);
+        assert!(b.next() <= Duration::from_millis(500));
     }
 }
