@@ -340,10 +340,8 @@ pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) ->
 
     let c = &shared.counters;
     let acked = c.acked.load(Ordering::Relaxed);
-    let window = opts
-        .duration
-        .as_secs_f64()
-        .max(Duration::from_nanos(c.last_ack_ns.load(Ordering::Relaxed)).as_secs_f64());
+    let last_ack = Duration::from_nanos(c.last_ack_ns.load(Ordering::Relaxed)).as_secs_f64();
+    let window = opts.duration.as_secs_f64().max(last_ack);
     let latency = shared.latency.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram());
     let connect = shared.connect.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram());
     let storage = opts.storage_acks.then(|| {
@@ -384,6 +382,7 @@ pub async fn run_load(opts: LoadOptions, mut progress: impl FnMut(&Progress)) ->
         lost: offered.saturating_sub(acked),
         offered_per_s: offered as f64 / opts.duration.as_secs_f64(),
         msgs_per_s: acked as f64 / window,
+        last_acked_after_s: (last_ack - opts.duration.as_secs_f64()).max(0.0),
         latency_ms: if opts.qos == 0 {
             Quantiles::default()
         } else {

@@ -70,6 +70,9 @@ pub struct LoadReport {
     /// Acknowledged messages per second over the sending window (or until the last ack, if
     /// later).
     pub msgs_per_s: f64,
+    /// From the end of the sending window until the last PUBACK, seconds (0 when every
+    /// acknowledgement came before the window ended).
+    pub last_acked_after_s: f64,
     /// Intended send time to PUBACK (QoS 1 only).
     pub latency_ms: Quantiles,
     /// How late the scheduler itself ran at worst; high values mean the load generator, not
@@ -114,6 +117,7 @@ struct Json<'a> {
     acked: u64,
     lost: u64,
     msgs_per_s: f64,
+    last_acked_after_s: f64,
     p50_ms: Option<f64>,
     p90_ms: Option<f64>,
     p99_ms: Option<f64>,
@@ -158,6 +162,7 @@ impl LoadReport {
             acked: self.acked,
             lost: self.lost,
             msgs_per_s: round3(self.msgs_per_s),
+            last_acked_after_s: round3(self.last_acked_after_s),
             p50_ms: l.p50,
             p90_ms: l.p90,
             p99_ms: l.p99,
@@ -235,8 +240,8 @@ impl fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
-            "throughput   offered {:.1} msg/s, achieved {:.1} msg/s",
-            self.offered_per_s, self.msgs_per_s
+            "throughput   offered {:.1} msg/s, achieved {:.1} msg/s, last ack {:.2} s after the load",
+            self.offered_per_s, self.msgs_per_s, self.last_acked_after_s
         )?;
         let l = &self.latency_ms;
         if self.qos == 0 {
@@ -305,6 +310,7 @@ mod tests {
             lost: 1,
             offered_per_s: 10.0,
             msgs_per_s: 9.9,
+            last_acked_after_s: 0.0,
             latency_ms: Quantiles::from_us(&h),
             scheduler_lag_max_ms: 0.25,
             storage: None,

@@ -3,13 +3,20 @@
 //!
 //! ```sh
 //! BENCHFLEET_TEST_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres \
-//!   cargo bench -p tests --bench peers -- [--benches 500] [--rate 60] [--duration 15] [--runs 3]
+//!   cargo bench -p tests --bench peers -- [--benches 500] [--rate 60] [--duration 15] [--runs 3] \
+//!   [--search] [--from 20000] [--step 5000] [--to 80000] [--step-duration 10]
 //! ```
 //!
 //! Per target and run it prints: offered, acked (PUBACK), stored (the control plane: rows
 //! counted in its database), how long after the end of the load the last row was confirmed
 //! stored, end-to-end stored rows/s, the ratio of that to Mosquitto's acked rows/s, and PUBACK and
 //! storage-ack latency from the intended send time; then the medians over the runs.
+//!
+//! `--search` then looks for the highest offered rate each target sustains: the same benches, the
+//! total rate raised from `--from` by `--step` msg/s, `--step-duration` seconds per step, until a
+//! step loses a message, leaves a backlog (the last PUBACK — for the control plane, the last row
+//! confirmed stored — more than 1 s after the load), or the load generator itself falls behind
+//! (then the figure is a lower bound, marked `≥`). `--runs 0 --search` runs only the search.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark: a failed unwrap is a failed run
 
 use std::net::TcpListener;
@@ -21,20 +28,41 @@ use control_plane::store;
 use sqlx::Connection;
 use tests::ControlPlane;
 
+#[derive(Clone)]
 struct Args {
     benches: u32,
+    /// How long the load waits for the last acknowledgements after sending, seconds.
+    drain: u64,
     rate: f64,
     duration: u64,
     runs: usize,
+    search: Option<Search>,
+}
+
+#[derive(Clone, Copy)]
+struct Search {
+    from: f64,
+    step: f64,
+    to: f64,
+    duration: u64,
 }
 
 fn args() -> Args {
     let mut a = Args {
         benches: 500,
+        drain: 60,
         rate: 60.0,
         duration: 15,
         runs: 1,
+        search: None,
     };
+    let mut search = Search {
+        from: 20_000.0,
+        step: 5_000.0,
+        to: 80_000.0,
+        duration: 10,
+    };
+    let mut searching = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -47,10 +75,23 @@ fn args() -> Args {
             "--rate" => a.rate = value(),
             "--duration" => a.duration = value() as u64,
             "--runs" => a.runs = value() as usize,
+            "--search" => searching = true,
+            "--from" => search.from = value(),
+            "--step" => search.step = value(),
+            "--to" => search.to = value(),
+            "--step-duration" => search.duration = value() as u64,
             "--bench" => {}
-            other => panic!("unknown argument {other}: use --benches N --rate R --duration S --runs K"),
+            other => panic!(
+                "unknown argument {other}: use --benches N --rate R --duration S --runs K \
+                 [--search --from MSG_S --step MSG_S --to MSG_S --step-duration S]"
+            ),
         }
     }
+    assert!(
+        search.step > 0.0 && search.from > 0.0,
+        "--from and --step must be positive"
+    );
+    a.search = searching.then_some(search);
     a
 }
 
@@ -65,6 +106,8 @@ struct Row {
     last_stored_after_s: Option<f64>,
     stored_per_s: Option<f64>,
     acked_per_s: f64,
+    offered_per_s: f64,
+    last_acked_after_s: f64,
     puback_p50: f64,
     puback_p99: f64,
     storage_p99: Option<f64>,
@@ -82,9 +125,47 @@ impl Row {
             last_stored_after_s: s.map(|s| s.last_stored_after_s),
             stored_per_s: stored.map(|n| n as f64 / window),
             acked_per_s: report.msgs_per_s,
+            offered_per_s: report.offered_per_s,
+            last_acked_after_s: report.last_acked_after_s,
             puback_p50: report.latency_ms.p50.unwrap_or(f64::NAN),
             puback_p99: report.latency_ms.p99.unwrap_or(f64::NAN),
             storage_p99: s.and_then(|s| s.latency_ms.p99),
+        }
+    }
+}
+
+/// How a search step ended.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Sustained,
+    /// Lost or left a backlog: the target's limit.
+    Failed(String),
+    /// The load generator could not offer the rate: the target was not the limit.
+    GeneratorBehind,
+}
+
+impl Row {
+    fn step(&self, target_per_s: f64) -> Step {
+        if self.offered_per_s < 0.98 * target_per_s {
+            return Step::GeneratorBehind;
+        }
+        if self.acked < self.offered {
+            return Step::Failed(format!("{} not acknowledged", self.offered - self.acked));
+        }
+        match (self.stored, self.confirmed, self.last_stored_after_s) {
+            (Some(stored), Some(confirmed), Some(last)) => {
+                if stored < self.offered || confirmed < self.offered {
+                    Step::Failed(format!("stored {stored}, confirmed {confirmed} of {}", self.offered))
+                } else if last > 1.0 {
+                    Step::Failed(format!("last row stored {last:.2} s after the load"))
+                } else {
+                    Step::Sustained
+                }
+            }
+            _ if self.last_acked_after_s > 1.0 => {
+                Step::Failed(format!("last PUBACK {:.2} s after the load", self.last_acked_after_s))
+            }
+            _ => Step::Sustained,
         }
     }
 }
@@ -98,7 +179,7 @@ fn load(args: &Args, port: u16, credentials: Credentials) -> LoadOptions {
     );
     o.storage_acks = !matches!(credentials, Credentials::Anonymous);
     o.credentials = credentials;
-    o.drain = Duration::from_secs(60);
+    o.drain = Duration::from_secs(args.drain);
     o
 }
 
@@ -143,6 +224,71 @@ async fn rows_in(cp: &ControlPlane) -> u64 {
         sqlx::query_scalar(SQL).fetch_one(&mut c).await.unwrap()
     };
     n as u64
+}
+
+async fn mosquitto_run(args: &Args, dir: &std::path::Path) -> Row {
+    let port = free_port();
+    let m = mosquitto(port, dir);
+    let report = run_load(load(args, port, Credentials::Anonymous), |_| {})
+        .await
+        .unwrap();
+    drop(m);
+    Row::from(&report, None)
+}
+
+/// A target for the search: Mosquitto, or the control plane on SQLite or PostgreSQL.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Mosquitto,
+    Sqlite,
+    Postgres,
+}
+
+async fn run_target(target: Target, args: &Args, dir: &std::path::Path) -> Row {
+    match target {
+        Target::Mosquitto => mosquitto_run(args, dir).await,
+        Target::Sqlite => control_plane(args, None).await,
+        Target::Postgres => {
+            // A fresh database each run: rows are counted per run.
+            let db = store::testing::pg_database().await.unwrap();
+            control_plane(args, Some(db.url())).await
+        }
+    }
+}
+
+/// Raises the offered rate step by step; returns the highest sustained rate and whether the
+/// generator, not the target, ended the search.
+async fn search(target: Target, name: &str, args: &Args, s: Search, dir: &std::path::Path) -> (Option<f64>, bool) {
+    let mut best = None;
+    let mut total = s.from;
+    while total <= s.to {
+        let step = Args {
+            rate: total / f64::from(args.benches),
+            duration: s.duration,
+            drain: 5,
+            ..args.clone()
+        };
+        let row = run_target(target, &step, dir).await;
+        let verdict = row.step(total);
+        println!(
+            "{name:<12} {total:>8.0} msg/s offered {:>8.0}/s acked {:>8} of {:>8} last ack {:>5.2} s stored {:>8} last row {:>5} s p99 {:>7.2} ms  {verdict:?}",
+            row.offered_per_s,
+            row.acked,
+            row.offered,
+            row.last_acked_after_s,
+            row.stored.map_or_else(|| "—".to_owned(), |n| n.to_string()),
+            row.last_stored_after_s
+                .map_or_else(|| "—".to_owned(), |v| format!("{v:.2}")),
+            row.puback_p99,
+        );
+        match verdict {
+            Step::Sustained => best = Some(total),
+            Step::Failed(_) => return (best, false),
+            Step::GeneratorBehind => return (best, true),
+        }
+        total += s.step;
+    }
+    (best, false)
 }
 
 async fn control_plane(args: &Args, database_url: Option<&str>) -> Row {
@@ -218,20 +364,10 @@ async fn main() {
     );
     let mut all: Vec<(&str, Vec<Row>)> = vec![("mosquitto", vec![]), ("sqlite", vec![]), ("postgres", vec![])];
     for run in 1..=args.runs {
-        let port = free_port();
-        let m = mosquitto(port, dir.path());
-        let report = run_load(load(&args, port, Credentials::Anonymous), |_| {})
-            .await
-            .unwrap();
-        drop(m);
-        let mosquitto_row = Row::from(&report, None);
-        let sqlite = control_plane(&args, None).await;
-        // A fresh database each run: rows are counted per run.
+        let mosquitto_row = mosquitto_run(&args, dir.path()).await;
+        let sqlite = run_target(Target::Sqlite, &args, dir.path()).await;
         let postgres = match &pg_url {
-            Some(_) => {
-                let db = store::testing::pg_database().await.unwrap();
-                Some(control_plane(&args, Some(db.url())).await)
-            }
+            Some(_) => Some(run_target(Target::Postgres, &args, dir.path()).await),
             None => None,
         };
         println!("\nrun {run}");
@@ -267,6 +403,8 @@ async fn main() {
             last_stored_after_s: pick(&|r| r.last_stored_after_s),
             stored_per_s: pick(&|r| r.stored_per_s),
             acked_per_s: med(&|r| r.acked_per_s),
+            offered_per_s: med(&|r| r.offered_per_s),
+            last_acked_after_s: med(&|r| r.last_acked_after_s),
             puback_p50: med(&|r| r.puback_p50),
             puback_p99: med(&|r| r.puback_p99),
             storage_p99: pick(&|r| r.storage_p99),
@@ -279,6 +417,34 @@ async fn main() {
                 .filter_map(|(r, m)| r.stored_per_s.map(|s| s / m))
                 .collect();
             println!("{:<12} ratio per run: {ratios:.2?}", "");
+        }
+    }
+    if let Some(search_opts) = args.search {
+        println!(
+            "\nhighest sustained rate: {} benches, from {} msg/s by {} to {}, {} s per step; load average {}",
+            args.benches,
+            search_opts.from,
+            search_opts.step,
+            search_opts.to,
+            search_opts.duration,
+            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        );
+        let mut targets = vec![(Target::Mosquitto, "mosquitto"), (Target::Sqlite, "sqlite")];
+        if pg_url.is_some() {
+            targets.push((Target::Postgres, "postgres"));
+        }
+        let mut found = vec![];
+        for (target, name) in targets {
+            let (best, generator_bound) = search(target, name, &args, search_opts, dir.path()).await;
+            found.push((name, best, generator_bound));
+        }
+        println!();
+        for (name, best, generator_bound) in found {
+            let figure = best.map_or_else(
+                || format!("below {} msg/s", search_opts.from),
+                |b| format!("{}{b:.0} msg/s", if generator_bound { "≥ " } else { "" }),
+            );
+            println!("{name:<12} sustains {figure}");
         }
     }
 }
