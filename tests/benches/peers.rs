@@ -4,13 +4,15 @@
 //! ```sh
 //! BENCHFLEET_TEST_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres \
 //!   cargo bench -p tests --bench peers -- [--benches 500] [--rate 60] [--duration 15] [--runs 3] \
-//!   [--search] [--from 20000] [--step 5000] [--to 80000] [--step-duration 10]
+//!   [--targets mosquitto,sqlite,postgres] [--search] [--from 20000] [--step 5000] [--to 80000] \
+//!   [--step-duration 10]
 //! ```
 //!
 //! Per target and run it prints: offered, acked (PUBACK), stored (the control plane: rows
 //! counted in its database), how long after the end of the load the last row was confirmed
 //! stored, end-to-end stored rows/s, the ratio of that to Mosquitto's acked rows/s, and PUBACK and
-//! storage-ack latency from the intended send time; then the medians over the runs.
+//! storage-ack latency from the intended send time, and the CPU the target's process used (cores);
+//! then the medians over the runs.
 //!
 //! `--search` then looks for the highest offered rate each target sustains: the same benches, the
 //! total rate raised from `--from` by `--step` msg/s, `--step-duration` seconds per step, until a
@@ -37,6 +39,7 @@ struct Args {
     duration: u64,
     runs: usize,
     search: Option<Search>,
+    targets: Vec<Target>,
 }
 
 #[derive(Clone, Copy)]
@@ -55,6 +58,7 @@ fn args() -> Args {
         duration: 15,
         runs: 1,
         search: None,
+        targets: Target::ALL.to_vec(),
     };
     let mut search = Search {
         from: 20_000.0,
@@ -80,10 +84,22 @@ fn args() -> Args {
             "--step" => search.step = value(),
             "--to" => search.to = value(),
             "--step-duration" => search.duration = value() as u64,
+            "--targets" => {
+                let list = it.next().expect("a list after --targets, e.g. mosquitto,postgres");
+                a.targets = list
+                    .split(',')
+                    .map(|name| {
+                        *Target::ALL
+                            .iter()
+                            .find(|t| t.name() == name)
+                            .unwrap_or_else(|| panic!("unknown target {name}: mosquitto, sqlite or postgres"))
+                    })
+                    .collect();
+            }
             "--bench" => {}
             other => panic!(
                 "unknown argument {other}: use --benches N --rate R --duration S --runs K \
-                 [--search --from MSG_S --step MSG_S --to MSG_S --step-duration S]"
+                 [--targets mosquitto,sqlite,postgres] [--search --from MSG_S --step MSG_S --to MSG_S --step-duration S]"
             ),
         }
     }
@@ -111,6 +127,8 @@ struct Row {
     puback_p50: f64,
     puback_p99: f64,
     storage_p99: Option<f64>,
+    /// CPU the target's process used over the run, in cores (CPU seconds per wall second).
+    cpu: f64,
 }
 
 impl Row {
@@ -130,6 +148,7 @@ impl Row {
             puback_p50: report.latency_ms.p50.unwrap_or(f64::NAN),
             puback_p99: report.latency_ms.p99.unwrap_or(f64::NAN),
             storage_p99: s.and_then(|s| s.latency_ms.p99),
+            cpu: f64::NAN,
         }
     }
 }
@@ -226,14 +245,35 @@ async fn rows_in(cp: &ControlPlane) -> u64 {
     n as u64
 }
 
+/// CPU seconds a process has used so far (user + system), from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; in clock
+    // ticks, which Linux reports at USER_HZ = 100.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs the load against a process and notes the cores it used meanwhile.
+async fn measured(pid: u32, options: LoadOptions) -> (LoadReport, f64) {
+    let (cpu0, t0) = (cpu_seconds(pid), std::time::Instant::now());
+    let report = run_load(options, |_| {}).await.unwrap();
+    let cores = (cpu_seconds(pid) - cpu0) / t0.elapsed().as_secs_f64();
+    (report, cores)
+}
+
 async fn mosquitto_run(args: &Args, dir: &std::path::Path) -> Row {
     let port = free_port();
     let m = mosquitto(port, dir);
-    let report = run_load(load(args, port, Credentials::Anonymous), |_| {})
-        .await
-        .unwrap();
+    let (report, cpu) = measured(m.0.id(), load(args, port, Credentials::Anonymous)).await;
     drop(m);
-    Row::from(&report, None)
+    Row {
+        cpu,
+        ..Row::from(&report, None)
+    }
 }
 
 /// A target for the search: Mosquitto, or the control plane on SQLite or PostgreSQL.
@@ -242,6 +282,18 @@ enum Target {
     Mosquitto,
     Sqlite,
     Postgres,
+}
+
+impl Target {
+    const ALL: [Target; 3] = [Target::Mosquitto, Target::Sqlite, Target::Postgres];
+
+    fn name(self) -> &'static str {
+        match self {
+            Target::Mosquitto => "mosquitto",
+            Target::Sqlite => "sqlite",
+            Target::Postgres => "postgres",
+        }
+    }
 }
 
 async fn run_target(target: Target, args: &Args, dir: &std::path::Path) -> Row {
@@ -295,16 +347,19 @@ async fn control_plane(args: &Args, database_url: Option<&str>) -> Row {
     let benches = args.benches.to_string();
     let cp = ControlPlane::start_logging(database_url, &["--load-test-benches", &benches], "info");
     let credentials = Credentials::from_secret_file(&cp.data_dir().join("jwt.secret")).unwrap();
-    let report = run_load(load(args, cp.mqtt.port(), credentials), |_| {}).await.unwrap();
+    let (report, cpu) = measured(cp.pid(), load(args, cp.mqtt.port(), credentials)).await;
     let stored = rows_in(&cp).await;
     let _ = cp.stop();
-    Row::from(&report, Some(stored))
+    Row {
+        cpu,
+        ..Row::from(&report, Some(stored))
+    }
 }
 
 fn print(target: &str, r: &Row, mosquitto_acked_per_s: f64) {
     let opt = |v: Option<f64>, digits: usize| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.digits$}"));
     println!(
-        "{target:<12} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8.2} {:>8.2} {:>9}",
+        "{target:<12} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8.2} {:>8.2} {:>9} {:>5.2}",
         r.offered,
         r.acked,
         r.stored.map_or_else(|| "—".to_owned(), |n| n.to_string()),
@@ -320,12 +375,13 @@ fn print(target: &str, r: &Row, mosquitto_acked_per_s: f64) {
         r.puback_p50,
         r.puback_p99,
         opt(r.storage_p99, 0),
+        r.cpu,
     );
 }
 
 fn header() {
     println!(
-        "{:<12} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8} {:>8} {:>9}",
+        "{:<12} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>6} {:>8} {:>8} {:>9} {:>5}",
         "target",
         "offered",
         "acked",
@@ -336,7 +392,8 @@ fn header() {
         "ratio",
         "p50_ms",
         "p99_ms",
-        "store_p99"
+        "store_p99",
+        "cores"
     );
 }
 
@@ -362,29 +419,37 @@ async fn main() {
         args.runs,
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
-    let mut all: Vec<(&str, Vec<Row>)> = vec![("mosquitto", vec![]), ("sqlite", vec![]), ("postgres", vec![])];
+    let targets: Vec<Target> = args
+        .targets
+        .iter()
+        .copied()
+        .filter(|t| *t != Target::Postgres || pg_url.is_some())
+        .collect();
+    let mut all: Vec<(&str, Vec<Row>)> = targets.iter().map(|t| (t.name(), vec![])).collect();
     for run in 1..=args.runs {
-        let mosquitto_row = mosquitto_run(&args, dir.path()).await;
-        let sqlite = run_target(Target::Sqlite, &args, dir.path()).await;
-        let postgres = match &pg_url {
-            Some(_) => Some(run_target(Target::Postgres, &args, dir.path()).await),
-            None => None,
-        };
+        let mut rows = vec![];
+        for t in &targets {
+            rows.push(run_target(*t, &args, dir.path()).await);
+        }
+        // Ratios against this run's Mosquitto, when it ran.
+        let mosquitto_rate = targets
+            .iter()
+            .position(|t| *t == Target::Mosquitto)
+            .map_or(f64::NAN, |i| rows[i].acked_per_s);
         println!("\nrun {run}");
         header();
-        print("mosquitto", &mosquitto_row, mosquitto_row.acked_per_s);
-        print("sqlite", &sqlite, mosquitto_row.acked_per_s);
-        all[0].1.push(mosquitto_row);
-        all[1].1.push(sqlite);
-        if let Some(p) = postgres {
-            print("postgres", &p, mosquitto_row.acked_per_s);
-            all[2].1.push(p);
+        for (i, row) in rows.into_iter().enumerate() {
+            print(all[i].0, &row, mosquitto_rate);
+            all[i].1.push(row);
         }
     }
     // Medians, and each control plane's ratio taken run by run against that run's Mosquitto.
     println!("\nmedians over {} run(s)", args.runs);
     header();
-    let mosquitto_rates: Vec<f64> = all[0].1.iter().map(|r| r.acked_per_s).collect();
+    let mosquitto_rates: Vec<f64> = all
+        .iter()
+        .find(|(name, _)| *name == Target::Mosquitto.name())
+        .map_or_else(Vec::new, |(_, rows)| rows.iter().map(|r| r.acked_per_s).collect());
     let m_rate = median(mosquitto_rates.clone());
     for (target, rows) in &all {
         if rows.is_empty() {
@@ -408,6 +473,7 @@ async fn main() {
             puback_p50: med(&|r| r.puback_p50),
             puback_p99: med(&|r| r.puback_p99),
             storage_p99: pick(&|r| r.storage_p99),
+            cpu: med(&|r| r.cpu),
         };
         print(target, &r, m_rate);
         if r.stored.is_some() {
@@ -429,14 +495,10 @@ async fn main() {
             search_opts.duration,
             std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
         );
-        let mut targets = vec![(Target::Mosquitto, "mosquitto"), (Target::Sqlite, "sqlite")];
-        if pg_url.is_some() {
-            targets.push((Target::Postgres, "postgres"));
-        }
         let mut found = vec![];
-        for (target, name) in targets {
-            let (best, generator_bound) = search(target, name, &args, search_opts, dir.path()).await;
-            found.push((name, best, generator_bound));
+        for target in &targets {
+            let (best, generator_bound) = search(*target, target.name(), &args, search_opts, dir.path()).await;
+            found.push((target.name(), best, generator_bound));
         }
         println!();
         for (name, best, generator_bound) in found {

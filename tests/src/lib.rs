@@ -224,6 +224,11 @@ impl ControlPlane {
         self.data_dir.path()
     }
 
+    /// The process id, e.g. to read its CPU time from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The process's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.path().join("control-plane.log")).unwrap_or_default()
