@@ -146,10 +146,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// `BENCHFLEET_LOG` (default `info`) after rumqttd's quiet targets, so `BENCHFLEET_LOG=debug`
+/// does not turn on the router's per-message spans and routine errors; naming a rumqttd target
+/// in `BENCHFLEET_LOG` still overrides them.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let default = format!("info,{}", control_plane::broker::QUIET_TARGETS);
-    let filter = EnvFilter::try_from_env("BENCHFLEET_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let wanted = std::env::var("BENCHFLEET_LOG").unwrap_or_else(|_| "info".to_owned());
+    let quiet = control_plane::broker::QUIET_TARGETS;
+    let filter = EnvFilter::try_new(format!("{quiet},{wanted}")).unwrap_or_else(|e| {
+        eprintln!("BENCHFLEET_LOG={wanted:?} is not a tracing filter ({e}); logging at info");
+        EnvFilter::new(format!("{quiet},info"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
