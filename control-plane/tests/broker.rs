@@ -425,6 +425,9 @@ async fn the_server_publishes_config_and_retains_it() {
         (p.topic.as_str(), &p.payload[..]),
         ("benches/mostar-01/config", &b"{\"v\":1,\"config_version\":2}"[..])
     );
+    // The broker delivers at the subscription's QoS: a bench that subscribes at QoS 1 gets its
+    // configuration at QoS 1 (and must PUBACK it), as docs/protocol.md promises.
+    assert_eq!(p.qos, QoS::AtLeastOnce, "config delivered at QoS {:?}", p.qos);
 
     // A bench that subscribes later gets the retained document. Publishes go through the
     // link in order, so once Mostar sees the second one the first is stored.
@@ -439,8 +442,8 @@ async fn the_server_publishes_config_and_retains_it() {
     z.subscribe("benches/zepce-01/config", QoS::AtLeastOnce).await.unwrap();
     let p = next_publish(&mut zrx).await;
     assert_eq!(
-        (p.topic.as_str(), &p.payload[..], p.retain),
-        ("benches/zepce-01/config", &b"zepce config"[..], true)
+        (p.topic.as_str(), &p.payload[..], p.retain, p.qos),
+        ("benches/zepce-01/config", &b"zepce config"[..], true, QoS::AtLeastOnce)
     );
 
     assert!(matches!(
