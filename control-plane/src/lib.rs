@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub mod api;
 pub mod audit;
 pub mod broker;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod metrics;
 pub mod ota;

@@ -52,6 +52,7 @@ pub use records::{
     RuleSetRecord,
 };
 pub use rules::{Decision, IdeaFacts, Match, Route, Rule, RuleCheck, RuleSet, Sla, Strategy};
+pub(crate) use view::idea_id_of;
 pub use view::{Application, IdeaChange, IdeaReport, Reader};
 
 use limit::KeyedLimit;
