@@ -312,8 +312,10 @@ impl Ota {
                 });
             }
             Err(rejection) => {
-                self.shared.metrics.dropped(rejection.reason.label());
-                warn!(bench.id = %bench, reason = rejection.reason.label(), detail = %rejection.detail, "config ack dropped");
+                let reason = rejection.reason.label();
+                self.shared
+                    .metrics
+                    .payload_dropped(bench.as_str(), "config ack", reason, &rejection.detail);
             }
         }
     }
@@ -508,11 +510,15 @@ impl Ota {
 
     fn enqueue(&self, input: Input) {
         if let Err(e) = self.shared.inputs.try_send(input) {
-            self.shared.metrics.dropped(crate::metrics::DROP_QUEUE_FULL);
             let bench = match e.into_inner() {
                 Input::Ack { bench, .. } | Input::Reported { bench, .. } => bench,
             };
-            warn!(bench.id = %bench, "OTA input queue full; dropping an acknowledgement or status report");
+            self.shared.metrics.payload_dropped(
+                bench.as_str(),
+                "config ack or reported version",
+                crate::metrics::DROP_QUEUE_FULL,
+                &"the OTA input queue is full",
+            );
         }
     }
 
