@@ -35,7 +35,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub mod acl;
-mod gate;
+// Crate-visible for the fuzzing entry points (`crate::fuzzing`).
+pub(crate) mod gate;
 pub mod identity;
 mod link;
 mod listener;
@@ -45,6 +46,7 @@ pub use acl::AclAction;
 pub use identity::{Authenticator, DenyReason};
 pub use link::Inbound;
 pub use settings::BrokerSettings;
+pub(crate) use settings::MAX_PACKET_BYTES;
 
 /// `EnvFilter` directives that silence rumqttd's routine ERROR logs; append them to the filter
 /// (`format!("{base},{QUIET_TARGETS}")`). Directives for more specific targets win, so these

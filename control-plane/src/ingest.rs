@@ -372,13 +372,11 @@ pub fn telemetry(
             Ok(())
         }
         Err(rejection) => {
-            ingest.shared.metrics.dropped(rejection.reason.label());
-            tracing::warn!(
-                bench.id = %bench,
-                reason = rejection.reason.label(),
-                detail = %rejection.detail,
-                "telemetry dropped"
-            );
+            let reason = rejection.reason.label();
+            ingest
+                .shared
+                .metrics
+                .payload_dropped(bench, "telemetry", reason, &rejection.detail);
             Err(Refused::Invalid(rejection))
         }
     }

@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub mod api;
 pub mod audit;
 pub mod broker;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod metrics;
 pub mod ota;
@@ -298,6 +300,7 @@ async fn dispatch(
     loop {
         tokio::select! {
             _ = losses.tick() => {
+                metrics.flush_drop_log(std::time::Instant::now());
                 // The broker counts what it could not hand over; mirror it into the metrics.
                 let (q, o) = (broker.dropped_inbound(), broker.skipped_inbound());
                 metrics.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason: metrics::DROP_QUEUE_FULL }).inc_by(q - queue_full.min(q));
@@ -377,8 +380,7 @@ fn on_message(msg: Inbound, to: &Consumers, metrics: &Metrics) {
                 presence.apply(bench, Input::Status(status));
             }
             Err(rejection) => {
-                metrics.dropped(rejection.reason.label());
-                tracing::warn!(bench.id = %bench, reason = rejection.reason.label(), detail = %rejection.detail, "status dropped");
+                metrics.payload_dropped(bench, "status", rejection.reason.label(), &rejection.detail);
             }
         },
         TopicKind::ConfigAck => ota.on_ack(&msg.topic.bench, &msg.payload),

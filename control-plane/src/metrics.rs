@@ -16,6 +16,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use protocol::{BenchState, RejectReason, Telemetry, TopicKind};
 
+mod drops;
+pub use drops::{DROP_LOG_INTERVAL, DropLog, Summary as DropSummary};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     pub kind: &'static str,
@@ -130,6 +133,8 @@ pub struct Metrics {
     pub ideas_awaiting_operator: Gauge,
     /// Per bench: time and raw counters of the newest sample seen, to turn resets into deltas.
     newest: Mutex<HashMap<String, Newest>>,
+    /// Which dropped payloads are logged ([`Metrics::payload_dropped`]).
+    drop_log: DropLog,
 }
 
 /// What `observe` keeps per bench: the newest sample's time and raw counters, and the bench's
@@ -186,6 +191,7 @@ impl Metrics {
             idea_deadlines_expired: Family::default(),
             ideas_awaiting_operator: Gauge::default(),
             newest: Mutex::default(),
+            drop_log: DropLog::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -385,8 +391,55 @@ impl Metrics {
         out
     }
 
+    /// Counts a dropped message by reason (without logging: see [`Metrics::payload_dropped`]).
     pub fn dropped(&self, reason: &'static str) {
         self.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// A bench's payload (`what`: `telemetry`, `status`, …) was dropped: counted by reason, every
+    /// time, and logged at WARN at most once per bench and reason per [`DROP_LOG_INTERVAL`]
+    /// ([`DropLog`]); [`Metrics::flush_drop_log`] reports the ones left out.
+    pub fn payload_dropped(
+        &self,
+        bench: &str,
+        what: &'static str,
+        reason: &'static str,
+        detail: &dyn std::fmt::Display,
+    ) {
+        self.payload_dropped_at(bench, what, reason, detail, std::time::Instant::now());
+    }
+
+    /// [`Metrics::payload_dropped`] at a given time.
+    pub fn payload_dropped_at(
+        &self,
+        bench: &str,
+        what: &'static str,
+        reason: &'static str,
+        detail: &dyn std::fmt::Display,
+        now: std::time::Instant,
+    ) {
+        self.dropped(reason);
+        match self.drop_log.note(bench, reason, now) {
+            None => {}
+            Some(0) => tracing::warn!(bench.id = %bench, reason, detail = %detail, "{what} dropped"),
+            Some(unlogged) => tracing::warn!(
+                bench.id = %bench, reason, detail = %detail, dropped.unlogged = unlogged,
+                "{what} dropped; {unlogged} more from this bench for this reason since the last line were not logged"
+            ),
+        }
+    }
+
+    /// Writes a line for each bench and reason whose log interval is over and that left drops
+    /// out of the log (call it every second or so, so a flood that stops is still summed up).
+    pub fn flush_drop_log(&self, now: std::time::Instant) {
+        let seconds = self.drop_log.interval().as_secs();
+        for s in self.drop_log.flush(now) {
+            tracing::warn!(
+                bench.id = %s.bench, reason = s.reason, dropped.unlogged = s.unlogged,
+                "{} more payloads from this bench dropped for this reason in the last {seconds} s (not logged one by one)",
+                s.unlogged
+            );
+        }
     }
 
     pub fn received(&self, kind: TopicKind) {
@@ -498,6 +551,74 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log lines written while `f` runs, as the fmt layer writes them (no colours).
+    fn log_lines(f: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Capture(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    /// A bench sending 10 000 bad payloads over five minutes writes a line a minute or so, the
+    /// lines account for every drop, and the counter has them all.
+    #[test]
+    fn a_flood_of_drops_is_logged_once_a_minute_and_counted_exactly() {
+        let m = Metrics::new();
+        let t0 = std::time::Instant::now();
+        let lines = log_lines(|| {
+            for i in 0..10_000u64 {
+                let now = t0 + std::time::Duration::from_millis(i * 30);
+                m.payload_dropped_at("mostar-01", "telemetry", "malformed_json", &"expected value", now);
+                // The dispatcher's one-second tick.
+                if i % 33 == 0 {
+                    m.flush_drop_log(now);
+                }
+            }
+            // Another bench's drop is logged although mostar-01 is flooding.
+            m.payload_dropped_at("zepce-01", "status", "invalid_type", &"missing field", t0);
+            m.flush_drop_log(t0 + std::time::Duration::from_secs(3600));
+        });
+        let text = m.encode();
+        assert!(
+            text.contains(r#"benchfleet_mqtt_messages_dropped_total{reason="malformed_json"} 10000"#),
+            "{text}"
+        );
+        let flood: Vec<&String> = lines.iter().filter(|l| l.contains("mostar-01")).collect();
+        // 300 s of flood: the first line, then about one summary per minute, and the last.
+        assert!(
+            (5..=7).contains(&flood.len()),
+            "{} lines:\n{}",
+            flood.len(),
+            lines.join("\n")
+        );
+        assert!(flood.iter().all(|l| l.contains("WARN") && l.contains("malformed_json")));
+        let unlogged: u64 = flood
+            .iter()
+            .filter_map(|l| l.split("dropped.unlogged=").nth(1))
+            .map(|n| n.split_whitespace().next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        let logged_one_by_one = flood.iter().filter(|l| l.contains("telemetry dropped")).count() as u64;
+        assert_eq!(logged_one_by_one + unlogged, 10_000, "{}", lines.join("\n"));
+        assert_eq!(lines.iter().filter(|l| l.contains("zepce-01")).count(), 1);
+    }
 
     #[test]
     fn names_follow_conventions() {

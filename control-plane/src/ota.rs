@@ -15,7 +15,7 @@
 //! re-publishes every bench's desired document retained (rumqttd keeps retained messages only
 //! in memory) and active rollouts continue.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -312,8 +312,10 @@ impl Ota {
                 });
             }
             Err(rejection) => {
-                self.shared.metrics.dropped(rejection.reason.label());
-                warn!(bench.id = %bench, reason = rejection.reason.label(), detail = %rejection.detail, "config ack dropped");
+                let reason = rejection.reason.label();
+                self.shared
+                    .metrics
+                    .payload_dropped(bench.as_str(), "config ack", reason, &rejection.detail);
             }
         }
     }
@@ -395,6 +397,20 @@ impl Ota {
             .filter(|_| state.engine.fleet.contains(bench))
             .ok_or_else(|| OtaError::UnknownBench(bench.to_owned()))?;
         Ok(self.view(record, Utc::now()))
+    }
+
+    /// The configuration version each registry bench runs, as far as it told (an `applied`
+    /// acknowledgement or its status, whichever came last), by bench id: the `reported_version`
+    /// of [`Ota::statuses`], for views that show only the running version.
+    pub async fn running_versions(&self) -> HashMap<String, u64> {
+        let state = self.lock().await;
+        state
+            .engine
+            .benches
+            .values()
+            .filter(|r| state.engine.fleet.contains(r.bench_id.as_str()))
+            .filter_map(|r| Some((r.bench_id.to_string(), r.reported_version?)))
+            .collect()
     }
 
     /// Every registry bench's configuration status, by bench id.
@@ -508,11 +524,15 @@ impl Ota {
 
     fn enqueue(&self, input: Input) {
         if let Err(e) = self.shared.inputs.try_send(input) {
-            self.shared.metrics.dropped(crate::metrics::DROP_QUEUE_FULL);
             let bench = match e.into_inner() {
                 Input::Ack { bench, .. } | Input::Reported { bench, .. } => bench,
             };
-            warn!(bench.id = %bench, "OTA input queue full; dropping an acknowledgement or status report");
+            self.shared.metrics.payload_dropped(
+                bench.as_str(),
+                "config ack or reported version",
+                crate::metrics::DROP_QUEUE_FULL,
+                &"the OTA input queue is full",
+            );
         }
     }
 

@@ -52,6 +52,7 @@ pub use records::{
     RuleSetRecord,
 };
 pub use rules::{Decision, IdeaFacts, Match, Route, Rule, RuleCheck, RuleSet, Sla, Strategy};
+pub(crate) use view::idea_id_of;
 pub use view::{Application, IdeaChange, IdeaReport, Reader};
 
 use limit::KeyedLimit;
@@ -251,8 +252,12 @@ impl Routing {
             received_at,
         };
         if self.shared.inputs.try_send(submission).is_err() {
-            self.shared.metrics.dropped(crate::metrics::DROP_QUEUE_FULL);
-            warn!(bench.id = %bench, "idea queue full; dropped (the kiosk sends it again without an ack)");
+            self.shared.metrics.payload_dropped(
+                bench.as_str(),
+                "idea",
+                crate::metrics::DROP_QUEUE_FULL,
+                &"the idea queue is full (the kiosk sends it again without an ack)",
+            );
         }
     }
 

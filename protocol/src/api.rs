@@ -81,7 +81,8 @@ pub struct Bench {
     pub until: Option<DateTime<Utc>>,
     /// Firmware version from the bench's last status message.
     pub fw: Option<String>,
-    /// Configuration version from the bench's last status message.
+    /// The configuration version the bench runs: the one it last reported, by an `applied`
+    /// acknowledgement or in its status (`reported_version` of `/api/v1/ota/benches/{id}`).
     pub config_version: Option<u64>,
     /// The newest telemetry sample's own time (bench clock).
     pub sample_ts: Option<DateTime<Utc>>,

@@ -41,6 +41,7 @@ pub(super) async fn list(
     QueryParams(q): QueryParams<BenchesQuery>,
 ) -> Result<Json<Vec<Bench>>, ApiError> {
     let presence = s.presence.snapshot();
+    let running = s.ota.running_versions().await;
     let mut latest: HashMap<String, TelemetryRow> = s
         .store
         .latest_telemetry()
@@ -57,7 +58,10 @@ pub(super) async fn list(
                 .as_ref()
                 .is_none_or(|m| &b.municipality.to_lowercase() == m)
         })
-        .map(|b| bench_view(b, presence.get(b.id.as_str()), latest.remove(b.id.as_str())))
+        .map(|b| {
+            let id = b.id.as_str();
+            bench_view(b, presence.get(id), running.get(id).copied(), latest.remove(id))
+        })
         .filter(|b| q.state.is_none_or(|state| b.state == state))
         .collect();
     Ok(Json(benches))
@@ -85,8 +89,9 @@ pub(super) async fn detail(
     let info = registered(&s, &id)?;
     let latest = s.store.latest_telemetry().await?.into_iter().find(|r| r.bench_id == id);
     let (recent_status, status_next_cursor) = page(&s, &id, None, RECENT_STATUS).await?;
+    let running = s.ota.running_versions().await.remove(&id);
     Ok(Json(BenchDetail {
-        bench: bench_view(info, s.presence.get(&id).as_ref(), latest),
+        bench: bench_view(info, s.presence.get(&id).as_ref(), running, latest),
         recent_status,
         status_next_cursor,
     }))
@@ -205,8 +210,14 @@ pub(super) fn status_change(e: StatusEvent) -> StatusChange {
     }
 }
 
-/// A bench as the API shows it: registry entry, presence, newest sample.
-pub(super) fn bench_view(info: &BenchInfo, presence: Option<&BenchPresence>, latest: Option<TelemetryRow>) -> Bench {
+/// A bench as the API shows it: registry entry, presence, the configuration version it runs as
+/// OTA knows it (acknowledgements and status alike), newest sample.
+pub(super) fn bench_view(
+    info: &BenchInfo,
+    presence: Option<&BenchPresence>,
+    running: Option<u64>,
+    latest: Option<TelemetryRow>,
+) -> Bench {
     let u64_of = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
     let u32_of = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
     let mut bench = Bench {
@@ -224,7 +235,8 @@ pub(super) fn bench_view(info: &BenchInfo, presence: Option<&BenchPresence>, lat
             .filter(|p| p.state == BenchState::Sleeping)
             .and_then(|p| p.until),
         fw: presence.and_then(|p| p.fw.clone()),
-        config_version: presence.and_then(|p| p.config_version),
+        // OTA hears of status reports too; presence only until OTA has taken its report in.
+        config_version: running.or_else(|| presence.and_then(|p| p.config_version)),
         sample_ts: None,
         power: None,
         network: None,

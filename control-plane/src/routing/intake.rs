@@ -16,8 +16,12 @@ use crate::persistence::StoreError;
 impl Routing {
     pub(super) fn keep_for_retry(&self, retry: &mut VecDeque<Submission>, s: Submission) {
         if retry.len() >= MAX_RETRY {
-            self.shared.metrics.dropped(crate::metrics::DROP_QUEUE_FULL);
-            warn!(bench.id = %s.bench, "idea retry queue full; dropped (the kiosk sends it again without an ack)");
+            self.shared.metrics.payload_dropped(
+                s.bench.as_str(),
+                "idea",
+                crate::metrics::DROP_QUEUE_FULL,
+                &"the idea retry queue is full (the kiosk sends it again without an ack)",
+            );
         } else {
             retry.push_back(s);
         }
@@ -45,8 +49,10 @@ impl Routing {
         let idea = match IdeaSubmission::decode(payload) {
             Ok(idea) => idea,
             Err(rejection) => {
-                self.shared.metrics.dropped(rejection.reason.label());
-                warn!(bench.id = %bench, reason = rejection.reason.label(), detail = %rejection.detail, "idea dropped");
+                let reason = rejection.reason.label();
+                self.shared
+                    .metrics
+                    .payload_dropped(bench.as_str(), "idea", reason, &rejection.detail);
                 return Ok(view::idea_id_of(payload).map(|id| self.refused(id, AckStatus::Invalid, rejection.detail)));
             }
         };

@@ -110,8 +110,11 @@ pub fn event(
     }
 }
 
+/// `now` plus `d` seconds; no deadline when that is past what a time can hold (rule sets are
+/// validated far below it, but a stored idea keeps the SLA it was routed with).
 fn after(now: DateTime<Utc>, d: Option<i64>) -> Option<DateTime<Utc>> {
-    d.and_then(|s| now.checked_add_signed(TimeDelta::seconds(s)))
+    d.and_then(TimeDelta::try_seconds)
+        .and_then(|d| now.checked_add_signed(d))
 }
 
 fn secs(d: std::time::Duration) -> i64 {
@@ -611,6 +614,41 @@ mod tests {
             ("act", "act_overdue", IdeaState::Confirmed)
         );
         assert_eq!(expire(&mut confirmed, t("2026-11-28T12:00:00Z")), None);
+    }
+
+    /// Found by the `rules` fuzz target: an SLA of 10^11 years fits a `Duration` and an `i64` of
+    /// seconds but no `TimeDelta`; offering and confirming by it panicked.
+    #[test]
+    fn a_deadline_past_any_time_is_none_not_a_panic() {
+        let now = t("2026-11-26T12:00:00Z");
+        let huge = std::time::Duration::from_secs(100_000_000_000 * 31_557_600);
+        let decision = Decision {
+            route: Route::Offer {
+                organisations: vec!["c".into()],
+                rule: Some("r".into()),
+                strategy: Strategy::All,
+                sla: Sla {
+                    confirm_within: huge,
+                    act_within: huge,
+                },
+            },
+            rules: vec![],
+            fallback: None,
+            cursor: None,
+        };
+        let mut idea = IdeaRecord {
+            attempts: 0,
+            state: IdeaState::Received,
+            ..offered(&[])
+        };
+        apply_route(&mut idea, &decision, 1, 3, "system", now);
+        assert_eq!((idea.state, idea.deadline), (IdeaState::Offered, None));
+        let member = Actor {
+            subject: "m".into(),
+            org: Some("c".into()),
+        };
+        act(&mut idea, &IdeaAction::Confirm, &member, &Notes::default(), now).unwrap();
+        assert_eq!((idea.state, idea.deadline), (IdeaState::Confirmed, None));
     }
 
     #[test]

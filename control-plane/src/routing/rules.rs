@@ -326,7 +326,7 @@ impl RuleSet {
     }
 
     /// Every problem with the set: unknown organisations, municipalities or benches, empty
-    /// targets, duplicate names or priorities, zero deadlines.
+    /// targets, duplicate names or priorities, zero deadlines or ones past [`MAX_SLA`].
     pub fn validate(&self, organisations: &BTreeMap<String, Organisation>, fleet: &protocol::Fleet) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let mut err = |field: String, message: String| errors.push(FieldError { field, message });
@@ -408,12 +408,16 @@ impl RuleSet {
     }
 }
 
+/// The longest deadline a rule may set.
+pub const MAX_SLA: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 fn check_sla(sla: &Sla, at: &str, err: &mut impl FnMut(String, String)) {
-    if sla.confirm_within.is_zero() {
-        err(format!("{at}.confirm_within"), "must be longer than 0".into());
-    }
-    if sla.act_within.is_zero() {
-        err(format!("{at}.act_within"), "must be longer than 0".into());
+    for (name, d) in [("confirm_within", sla.confirm_within), ("act_within", sla.act_within)] {
+        if d.is_zero() {
+            err(format!("{at}.{name}"), "must be longer than 0".into());
+        } else if d > MAX_SLA {
+            err(format!("{at}.{name}"), "must be at most 10 years (3650days)".into());
+        }
     }
 }
 

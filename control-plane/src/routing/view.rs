@@ -188,7 +188,7 @@ pub(super) fn facts(idea: &IdeaRecord) -> IdeaFacts {
 
 /// The `idea_id` of a payload that failed validation, when there is a usable one (so the kiosk
 /// can be told not to retry).
-pub(super) fn idea_id_of(payload: &[u8]) -> Option<String> {
+pub(crate) fn idea_id_of(payload: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct Id {
         idea_id: String,

@@ -216,3 +216,56 @@ async fn detail_and_status_pages(h: &Harness) {
 }
 
 on_both_backends!(detail_and_status_pages);
+
+/// `config_version` of zepce-01 as `/ota/benches/{id}`, the bench detail and the bench list show it.
+async fn versions(h: &Harness) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let (_, ota) = h.get_json("/api/v1/ota/benches/zepce-01", Role::Viewer).await;
+    let (_, detail) = h.get_json("/api/v1/benches/zepce-01", Role::Viewer).await;
+    let (_, list) = h.get_json("/api/v1/benches", Role::Viewer).await;
+    let listed = &list.as_array().unwrap().iter().find(|b| b["id"] == "zepce-01").unwrap()["config_version"];
+    (
+        ota["status"]["reported_version"].clone(),
+        detail["config_version"].clone(),
+        listed.clone(),
+    )
+}
+
+/// One running configuration version everywhere: after a bench acknowledges `applied`, the bench
+/// list and the bench detail show it as `/ota/benches/{id}` does, although no status message
+/// carried it; a later status report wins in all three.
+async fn running_config_version_from_acks_and_status(h: &Harness) {
+    let zepce = protocol::BenchId::parse("zepce-01").unwrap();
+    h.state.presence.apply("zepce-01", Input::Connected { conn: 1 });
+    h.state
+        .presence
+        .apply("zepce-01", Input::Status(Status::online("1.4.2", 0)));
+    h.state
+        .ota
+        .on_ack(&zepce, &protocol::config::ConfigAck::applied(1).to_json());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while versions(h).await.0 != json!(1) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "OTA never took in the ack: {:?}",
+            versions(h).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(versions(h).await, (json!(1), json!(1), json!(1)));
+
+    h.state
+        .presence
+        .apply("zepce-01", Input::Status(Status::online("1.4.2", 5)));
+    h.state.ota.on_status(&zepce, 5);
+    while versions(h).await.0 != json!(5) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "OTA never took in the status: {:?}",
+            versions(h).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(versions(h).await, (json!(5), json!(5), json!(5)));
+}
+
+on_both_backends!(running_config_version_from_acks_and_status);

@@ -316,6 +316,8 @@ fn validation_names_every_bad_field() {
     bad.rules[4].matches.benches = strings(&["sarajevo-01"]);
     bad.rules[5].name = "youth-rr".into();
     bad.rules[5].sla.confirm_within = Duration::ZERO;
+    // The `rules` fuzz target found SLAs long enough to panic the deadline computation.
+    bad.rules[5].sla.act_within = Duration::from_secs(11 * 365 * 86_400);
     bad.rules[6].matches.keywords = strings(&["!!"]);
     bad.defaults.insert("Tuzla".into(), "ghost".into());
     bad.max_attempts = 0;
@@ -337,6 +339,7 @@ fn validation_names_every_bad_field() {
             r#"rules[4].match.benches[0]: no bench "sarajevo-01" in the registry"#,
             r#"rules[5].name: "youth-rr" is also the name of rules[0]"#,
             "rules[5].sla.confirm_within: must be longer than 0",
+            "rules[5].sla.act_within: must be at most 10 years (3650days)",
             "rules[6].match.keywords[0]: has no letters or digits",
             r#"defaults.Tuzla: no bench is in "Tuzla""#,
             r#"defaults.Tuzla: no organisation "ghost""#,
