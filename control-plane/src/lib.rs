@@ -170,6 +170,12 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         }),
         stop_ingest.clone(),
     );
+    let stop_rollups = CancellationToken::new();
+    let rollups_task = telemetry::rollups::spawn(
+        store.clone(),
+        Duration::from_millis(settings.store.rollup_interval_ms.max(1)),
+        stop_rollups.clone(),
+    );
     // Right after the broker: it keeps retained messages only in memory, so every bench's desired
     // configuration is published again before benches (re)connect.
     let stop_ota = CancellationToken::new();
@@ -262,6 +268,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         let _ = routing_task.await;
         stop_ingest.cancel();
         let _ = ingest_task.await;
+        stop_rollups.cancel();
+        let _ = rollups_task.await;
         stop_presence.cancel();
         let _ = presence_task.await;
         let _ = api_task.await;

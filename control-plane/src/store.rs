@@ -5,6 +5,9 @@
 //! - `postgres://…` ([`postgres::PgStore`]): TimescaleDB when the extension can be created,
 //!   plain PostgreSQL otherwise (see [`StoreMode`]).
 //!
+//! Telemetry history is also kept as per-minute rollups (`store/rollup.rs`), which reads use
+//! wherever they give the same answer.
+//!
 //! Each query is written once, in the file of its domain (`store/ota.rs`, …), with [`Backend`]
 //! running it on whichever pool is open; values that the databases store differently (times,
 //! lists) are newtypes in `value`. Where the SQL itself differs (time buckets, "newest row per
@@ -30,6 +33,9 @@ mod history_story;
 mod ota;
 pub mod postgres;
 mod presence;
+mod rollup;
+#[cfg(test)]
+mod rollup_story;
 mod routing;
 #[cfg(test)]
 mod routing_story;

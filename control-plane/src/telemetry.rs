@@ -8,6 +8,8 @@ use protocol::Telemetry;
 
 use crate::persistence::Result;
 
+pub mod rollups;
+
 /// One stored telemetry sample: the payload flattened, plus when the server received it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TelemetryRow {
@@ -163,4 +165,9 @@ pub trait TelemetryStore: Send + Sync {
 
     /// Per bench with samples in `from <= ts < to`: energy, bytes and sessions, ordered by bench.
     async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageTotals>>;
+
+    /// Brings the rollups of up to `limit` minutes that received samples and ended by `now` up
+    /// to date (the oldest first); returns how many it took, so a caller that got `limit` knows
+    /// more are waiting. Reads give the same answers before and after; they are faster after.
+    async fn refresh_rollups(&self, now: DateTime<Utc>, limit: u32) -> Result<u64>;
 }

@@ -1,6 +1,7 @@
 //! The history story: what the HTTP API reads back (time buckets, usage totals, status pages and
 //! status history), told to every backend with exact expected values, so SQLite and PostgreSQL
-//! are proven to give the same numbers for the same data, across a bench reboot.
+//! are proven to give the same numbers for the same data, across a bench reboot, from raw samples
+//! and again from the per-minute rollups.
 
 use std::sync::Arc;
 
@@ -82,7 +83,10 @@ async fn buckets(store: &dyn Store) {
         }])
         .await
         .unwrap();
+    bucket_checks(store).await;
+}
 
+async fn bucket_checks(store: &dyn Store) {
     let got = store
         .telemetry_buckets("b1", t(0), t(120), TimeDelta::minutes(1))
         .await
@@ -195,6 +199,10 @@ async fn usage(store: &dyn Store) {
         ])
         .await
         .unwrap();
+    usage_checks(store).await;
+}
+
+async fn usage_checks(store: &dyn Store) {
     let got = store.usage_totals(t(-3600), t(3600)).await.unwrap();
     assert_eq!(
         got.iter().map(|u| u.bench_id.as_str()).collect::<Vec<_>>(),
@@ -283,6 +291,11 @@ async fn story(store: Arc<dyn Store>) {
     store.migrate().await.unwrap();
     buckets(store.as_ref()).await;
     usage(store.as_ref()).await;
+    // The same answers once the minutes are rolled up.
+    let later = t(86_400);
+    while store.refresh_rollups(later, 1000).await.unwrap() > 0 {}
+    bucket_checks(store.as_ref()).await;
+    usage_checks(store.as_ref()).await;
     status(store.as_ref()).await;
 }
 

@@ -12,27 +12,42 @@ use super::value::Time;
 use crate::telemetry::{Agg, ENERGY_MAX_GAP_MS, TelemetryBucket, UsageTotals};
 
 /// The since-boot counters whose increases are computed.
-const COUNTERS: [&str; 5] = ["rx_bytes", "tx_bytes", "wifi_started", "usb_started", "kiosk_started"];
+pub(super) const COUNTERS: [&str; 5] = ["rx_bytes", "tx_bytes", "wifi_started", "usb_started", "kiosk_started"];
+/// The counters whose increases are reported with the time they took (bytes per second).
+pub(super) const BANDWIDTH: [&str; 2] = ["rx_bytes", "tx_bytes"];
+/// The counters of sessions started.
+pub(super) const STARTED: [&str; 3] = ["wifi_started", "usb_started", "kiosk_started"];
+/// Gauges averaged per bucket, and whether they may be missing from a sample.
+pub(super) const GAUGES: [(&str, bool); 5] = [
+    ("solar_w", false),
+    ("battery_pct", false),
+    ("load_w", true),
+    ("cpu_temp_c", true),
+    ("enclosure_temp_c", true),
+];
+/// Gauges reported as their maximum per bucket.
+pub(super) const MAXIMA: [&str; 4] = ["sessions_wifi", "sessions_usb", "sessions_kiosk", "wifi_clients"];
 
 impl Dialect {
     /// The `n`-th bind parameter.
-    fn param(self, n: u8) -> String {
+    pub(super) fn param(self, n: u8) -> String {
         match self {
             Self::Sqlite => format!("?{n}"),
             Self::Postgres | Self::Timescale => format!("${n}"),
         }
     }
 
-    /// Start of the epoch-aligned bucket of `ts`, the width being parameter `width_param` in ms.
-    fn bucket(self, width_param: &str) -> String {
+    /// Start of the epoch-aligned bucket of time column `ts`, the width being `width` ms (a
+    /// parameter or a literal).
+    pub(super) fn bucket_of(self, ts: &str, width: &str) -> String {
         match self {
             // Floor, not truncation, so times before 1970 land in the right bucket too.
-            Self::Sqlite => format!("(ts - (((ts % {w}) + {w}) % {w}))", w = width_param),
+            Self::Sqlite => format!("({ts} - ((({ts} % {width}) + {width}) % {width}))"),
             Self::Postgres => {
-                format!("date_bin({width_param}::int8 * INTERVAL '1 millisecond', ts, TIMESTAMPTZ 'epoch')")
+                format!("date_bin({width}::int8 * INTERVAL '1 millisecond', {ts}, TIMESTAMPTZ 'epoch')")
             }
             Self::Timescale => {
-                format!("time_bucket({width_param}::int8 * INTERVAL '1 millisecond', ts, TIMESTAMPTZ 'epoch')")
+                format!("time_bucket({width}::int8 * INTERVAL '1 millisecond', {ts}, TIMESTAMPTZ 'epoch')")
             }
         }
     }
@@ -45,15 +60,31 @@ impl Dialect {
         }
     }
 
-    fn float(self, expr: &str) -> String {
+    pub(super) fn float(self, expr: &str) -> String {
         match self {
             Self::Sqlite => format!("CAST({expr} AS REAL)"),
             Self::Postgres | Self::Timescale => format!("({expr})::float8"),
         }
     }
 
+    /// The larger of two values (NULL if either is).
+    pub(super) fn greatest(self, a: &str, b: &str) -> String {
+        match self {
+            Self::Sqlite => format!("max({a}, {b})"),
+            Self::Postgres | Self::Timescale => format!("GREATEST({a}, {b})"),
+        }
+    }
+
+    /// The smaller of two values.
+    pub(super) fn least(self, a: &str, b: &str) -> String {
+        match self {
+            Self::Sqlite => format!("min({a}, {b})"),
+            Self::Postgres | Self::Timescale => format!("LEAST({a}, {b})"),
+        }
+    }
+
     /// PostgreSQL sums `bigint` into `numeric`; bring it back.
-    fn int(self, expr: &str) -> String {
+    pub(super) fn int(self, expr: &str) -> String {
         match self {
             Self::Sqlite => expr.to_owned(),
             Self::Postgres | Self::Timescale => format!("({expr})::int8"),
@@ -61,9 +92,10 @@ impl Dialect {
     }
 }
 
-/// `s`: the selected samples with the previous sample's time and counters (`p_…`) and whether
-/// the bench rebooted in between; `i`: plus the pair's span and each counter's increase.
-fn increments_cte(d: Dialect, prelude: &str, extra_columns: &str, filter: &str, partition: &str) -> String {
+/// `s`: the samples `FROM {source}` with the previous sample's time and counters (`p_…`) and
+/// whether the bench rebooted in between; `i`: plus the pair's span and each counter's increase.
+/// The two common table expressions, without `WITH`.
+pub(super) fn increments_ctes(d: Dialect, extra_columns: &str, source: &str, partition: &str) -> String {
     let lags: String = COUNTERS
         .iter()
         .map(|c| format!(", {c}, lag({c}) OVER w AS p_{c}"))
@@ -79,10 +111,10 @@ fn increments_cte(d: Dialect, prelude: &str, extra_columns: &str, filter: &str, 
         })
         .collect();
     format!(
-        "WITH {prelude} s AS ( \
+        "s AS ( \
              SELECT ts, {extra_columns}, lag(ts) OVER w AS p_ts, \
                     coalesce(uptime_s < lag(uptime_s) OVER w, FALSE) AS reboot{lags} \
-             FROM telemetry WHERE {filter} \
+             FROM {source} \
              WINDOW w AS ({partition} ORDER BY ts, seq) \
          ), i AS ( \
              SELECT *, {span} AS span_ms{increases} FROM s \
@@ -94,15 +126,14 @@ fn increments_cte(d: Dialect, prelude: &str, extra_columns: &str, filter: &str, 
 /// Parameters: bench id, from, to (as stored), bucket width in ms.
 pub(super) fn buckets_sql(d: Dialect) -> String {
     let (p1, p2, p3, p4) = (d.param(1), d.param(2), d.param(3), d.param(4));
-    let cte = increments_cte(
+    let cte = increments_ctes(
         d,
-        "",
         &format!(
             "{bucket} AS bucket, solar_w, battery_pct, load_w, cpu_temp_c, enclosure_temp_c, \
              sessions_wifi, sessions_usb, sessions_kiosk, wifi_clients",
-            bucket = d.bucket(&p4)
+            bucket = d.bucket_of("ts", &p4)
         ),
-        &format!("bench_id = {p1} AND ts >= {p2} AND ts < {p3}"),
+        &format!("telemetry WHERE bench_id = {p1} AND ts >= {p2} AND ts < {p3}"),
         "",
     );
     let stats: String = ["solar_w", "battery_pct", "load_w", "cpu_temp_c", "enclosure_temp_c"]
@@ -128,12 +159,14 @@ pub(super) fn buckets_sql(d: Dialect) -> String {
         .map(|c| format!(", {} AS {c}", d.int(&format!("sum(inc_{c})"))))
         .collect();
     format!(
-        "{cte} SELECT bucket, count(*) AS samples{stats}{maxima}{bandwidth}{started} \
+        "WITH {cte} SELECT bucket, count(*) AS samples{stats}{maxima}{bandwidth}{started} \
          FROM i GROUP BY bucket ORDER BY bucket"
     )
 }
 
-/// Parameters: from, to (as stored).
+/// Parameters: from, to (as stored). Usage totals from raw samples only: the reads take
+/// `rollup::usage_sql`, and tests check it answers as this one does.
+#[cfg(test)]
 pub(super) fn usage_sql(d: Dialect) -> String {
     let (p1, p2) = (d.param(1), d.param(2));
     // SQLite has no index on `ts` alone, and a fleet-wide time range would read the whole
@@ -146,16 +179,15 @@ pub(super) fn usage_sql(d: Dialect) -> String {
                  UNION ALL \
                  SELECT (SELECT min(t.bench_id) FROM telemetry t WHERE t.bench_id > known.bench_id) \
                  FROM known WHERE known.bench_id IS NOT NULL \
-             ),",
+             ), ",
             "bench_id IN (SELECT bench_id FROM known) AND ",
         ),
         Dialect::Postgres | Dialect::Timescale => ("", ""),
     };
-    let cte = increments_cte(
+    let cte = increments_ctes(
         d,
-        prelude,
         "bench_id, solar_w, lag(solar_w) OVER w AS p_solar_w",
-        &format!("{benches}ts >= {p1} AND ts < {p2}"),
+        &format!("telemetry WHERE {benches}ts >= {p1} AND ts < {p2}"),
         "PARTITION BY bench_id",
     );
     let bytes = |c: &str| format!("coalesce({}, 0.0)", d.float(&format!("sum(inc_{c})")));
@@ -165,14 +197,22 @@ pub(super) fn usage_sql(d: Dialect) -> String {
         .collect::<Vec<_>>()
         .join(" + ");
     format!(
-        "{cte} SELECT bench_id, count(*) AS samples, \
-             coalesce(sum(CASE WHEN span_ms <= {ENERGY_MAX_GAP_MS} \
-                          THEN (solar_w + p_solar_w) * {span} / 7200000 END), 0.0) AS solar_wh, \
+        "WITH {prelude}{cte} SELECT bench_id, count(*) AS samples, \
+             coalesce(sum({energy}), 0.0) AS solar_wh, \
              {rx} AS rx_bytes, {tx} AS tx_bytes, {sessions} AS sessions_started \
          FROM i GROUP BY bench_id ORDER BY bench_id",
-        span = d.float("span_ms"),
+        energy = energy_sql(d),
         rx = bytes("rx_bytes"),
         tx = bytes("tx_bytes"),
+    )
+}
+
+/// Solar energy (Wh) of the pair ending at this sample: a trapezoid, unless the samples are more
+/// than [`ENERGY_MAX_GAP_MS`] apart (or there is no earlier sample).
+pub(super) fn energy_sql(d: Dialect) -> String {
+    format!(
+        "CASE WHEN span_ms <= {ENERGY_MAX_GAP_MS} THEN (solar_w + p_solar_w) * {span} / 7200000 END",
+        span = d.float("span_ms")
     )
 }
 

@@ -2,6 +2,8 @@
 //!
 //! Reads are written once; the bulk insert is each backend's own (`sqlite/telemetry.rs`,
 //! `postgres/telemetry.rs`), and "the newest sample per bench" is one statement per dialect.
+//! Buckets of whole minutes and usage totals read the per-minute rollups (`rollup.rs`) where
+//! they are up to date and raw samples elsewhere; other buckets read raw samples only.
 
 use std::sync::LazyLock;
 
@@ -10,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
+use super::rollup::{self, MINUTE_MS, RollupBounds};
 use super::value::Time;
 use super::{Backend, Dialect, Result, on_pool, postgres, series, sqlite};
 use crate::telemetry::{TelemetryBucket, TelemetryRow, TelemetryStore, UsageTotals};
@@ -77,12 +80,85 @@ static LATEST_SKIP_SCAN: LazyLock<String> = LazyLock::new(|| {
 static BUCKETS_SQLITE: LazyLock<String> = LazyLock::new(|| series::buckets_sql(Dialect::Sqlite));
 static BUCKETS_DATE_BIN: LazyLock<String> = LazyLock::new(|| series::buckets_sql(Dialect::Postgres));
 static BUCKETS_TIME_BUCKET: LazyLock<String> = LazyLock::new(|| series::buckets_sql(Dialect::Timescale));
+#[cfg(test)]
 static USAGE_SQLITE: LazyLock<String> = LazyLock::new(|| series::usage_sql(Dialect::Sqlite));
+#[cfg(test)]
 static USAGE_POSTGRES: LazyLock<String> = LazyLock::new(|| series::usage_sql(Dialect::Postgres));
 
 impl Backend {
     async fn latest_telemetry_with(&self, sql: &str) -> Result<Vec<TelemetryRow>> {
         Ok(on_pool!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await?))
+    }
+
+    /// Time buckets from raw samples only.
+    pub(crate) async fn telemetry_buckets_raw(
+        &self,
+        bench_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: TimeDelta,
+    ) -> Result<Vec<TelemetryBucket>> {
+        let sql: &str = match self.dialect() {
+            Dialect::Sqlite => &BUCKETS_SQLITE,
+            Dialect::Postgres => &BUCKETS_DATE_BIN,
+            Dialect::Timescale => &BUCKETS_TIME_BUCKET,
+        };
+        Ok(on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(bench_id)
+                .bind(Time::bound(from))
+                .bind(Time::bound(to))
+                .bind(bucket.num_milliseconds().max(1))
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(series::bucket_from_row).collect::<Result<_, _>>()?
+        }))
+    }
+
+    /// Time buckets of whole minutes, from the rollups where they are up to date.
+    async fn telemetry_buckets_rolled(
+        &self,
+        bench_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        width_ms: i64,
+    ) -> Result<Vec<TelemetryBucket>> {
+        let sql: &str = match self.dialect() {
+            Dialect::Sqlite => &rollup::BUCKETS_SQLITE,
+            Dialect::Postgres => &rollup::BUCKETS_POSTGRES,
+            Dialect::Timescale => &rollup::BUCKETS_TIMESCALE,
+        };
+        let b = RollupBounds::new(Time::bound(from), Time::bound(to));
+        Ok(on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(bench_id)
+                .bind(b.from)
+                .bind(b.to)
+                .bind(width_ms)
+                .bind(b.lo)
+                .bind(b.hi)
+                .bind(b.floor)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(series::bucket_from_row).collect::<Result<_, _>>()?
+        }))
+    }
+
+    /// Usage totals from raw samples only: what the rollup path must answer (tests).
+    #[cfg(test)]
+    pub(crate) async fn usage_totals_raw(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageTotals>> {
+        let sql: &str = match self.dialect() {
+            Dialect::Sqlite => &USAGE_SQLITE,
+            Dialect::Postgres | Dialect::Timescale => &USAGE_POSTGRES,
+        };
+        Ok(on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(Time::bound(from))
+                .bind(Time::bound(to))
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(series::usage_from_row).collect::<Result<_, _>>()?
+        }))
     }
 
     /// Both ways PostgreSQL finds the newest sample per bench (DISTINCT ON, skip scan), for
@@ -140,36 +216,35 @@ impl TelemetryStore for Backend {
         to: DateTime<Utc>,
         bucket: TimeDelta,
     ) -> Result<Vec<TelemetryBucket>> {
-        let sql: &str = match self.dialect() {
-            Dialect::Sqlite => &BUCKETS_SQLITE,
-            Dialect::Postgres => &BUCKETS_DATE_BIN,
-            Dialect::Timescale => &BUCKETS_TIME_BUCKET,
-        };
-        Ok(on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(bench_id)
-                .bind(Time::bound(from))
-                .bind(Time::bound(to))
-                .bind(bucket.num_milliseconds().max(1))
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(series::bucket_from_row).collect::<Result<_, _>>()?
-        }))
+        let width_ms = bucket.num_milliseconds().max(1);
+        if width_ms % MINUTE_MS == 0 {
+            self.telemetry_buckets_rolled(bench_id, from, to, width_ms).await
+        } else {
+            self.telemetry_buckets_raw(bench_id, from, to, bucket).await
+        }
     }
 
     async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageTotals>> {
         let sql: &str = match self.dialect() {
-            Dialect::Sqlite => &USAGE_SQLITE,
-            Dialect::Postgres | Dialect::Timescale => &USAGE_POSTGRES,
+            Dialect::Sqlite => &rollup::USAGE_SQLITE,
+            Dialect::Postgres | Dialect::Timescale => &rollup::USAGE_POSTGRES,
         };
+        let b = RollupBounds::new(Time::bound(from), Time::bound(to));
         Ok(on_pool!(self, |pool| {
             let rows = sqlx::query(sql)
-                .bind(Time::bound(from))
-                .bind(Time::bound(to))
+                .bind(b.from)
+                .bind(b.to)
+                .bind(b.lo)
+                .bind(b.hi)
+                .bind(b.floor)
                 .fetch_all(pool)
                 .await?;
             rows.iter().map(series::usage_from_row).collect::<Result<_, _>>()?
         }))
+    }
+
+    async fn refresh_rollups(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+        self.refresh_rollup_marks(now, limit).await
     }
 }
 

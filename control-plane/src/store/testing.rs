@@ -249,6 +249,11 @@ impl TelemetryStore for Outage {
     async fn usage_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<crate::telemetry::UsageTotals>> {
         self.inner.usage_totals(from, to).await
     }
+
+    async fn refresh_rollups(&self, now: DateTime<Utc>, limit: u32) -> Result<u64> {
+        self.check()?;
+        self.inner.refresh_rollups(now, limit).await
+    }
 }
 
 #[async_trait]
