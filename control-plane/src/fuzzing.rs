@@ -25,7 +25,7 @@ use crate::broker::Authenticator;
 use crate::broker::gate::{Gate, GateShared};
 use crate::metrics::Metrics;
 use crate::ota::BenchConfigRecord;
-use crate::presence::{Input, Presence};
+use crate::presence::{Input, Presence, PresenceSettings};
 use crate::routing::lifecycle::{self, Actor, IdeaAction, Notes};
 use crate::routing::records::{OrgState, Organisation};
 use crate::routing::{IdeaFacts, IdeaRecord, Route, RuleSet, text};
@@ -60,7 +60,7 @@ pub fn telemetry(payload: &[u8]) -> Result<(), String> {
 /// to the bench's configuration record as its reported version.
 pub fn status(payload: &[u8]) -> Result<(), String> {
     let status = Status::decode(payload).map_err(|e| e.to_string())?;
-    let mut presence = Presence::new(&FLEET, 3);
+    let mut presence = Presence::new(&FLEET, &PresenceSettings::default());
     presence.apply(BENCH, Input::Connected { conn: 1 }, now());
     if let Some(version) = status.config_version {
         BenchConfigRecord::first(bench(), BenchConfig::default(), now()).on_reported(version, now());

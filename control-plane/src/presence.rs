@@ -3,6 +3,9 @@
 //! Inputs are the bench's authenticated MQTT connection (exact connect/disconnect events from the
 //! broker), its retained `status` messages and Last Will, and telemetry arrivals; a heartbeat
 //! timeout (no telemetry for `stale_after_intervals` × the bench's interval) is the backstop.
+//! A disconnect is held for `takeover_grace_ms` before it counts: a bench that reconnects within
+//! it (a takeover with the same client id, where rumqttd ends the old connection first) never
+//! went offline; otherwise the tick records the offline at the disconnect's time.
 //! The state machine ([`Presence`]) is pure; [`PresenceTracker`] wraps it, stores every change as
 //! a `bench_status_events` row (retrying while the store is down) and keeps the metrics.
 
@@ -29,14 +32,25 @@ pub use records::{PresenceStore, StatusCursor, StatusEvent};
 pub struct PresenceSettings {
     /// A connected bench silent for this many telemetry intervals is reported `stale`.
     pub stale_after_intervals: u32,
+    /// How long a disconnect is held before it counts as `offline`, in milliseconds (at most
+    /// 60000). A bench that connects again within it (a takeover: the same client id while the
+    /// old connection lives) stays `online` with nothing recorded; a longer drop is recorded
+    /// `offline` from the moment of the disconnect. 0 records every disconnect at once.
+    pub takeover_grace_ms: u64,
 }
 
 impl Default for PresenceSettings {
     fn default() -> Self {
         Self {
             stale_after_intervals: 3,
+            takeover_grace_ms: 5000,
         }
     }
+}
+
+impl PresenceSettings {
+    /// The longest `takeover_grace_ms` accepted: a longer drop is an outage, not a takeover.
+    pub const MAX_TAKEOVER_GRACE_MS: u64 = 60_000;
 }
 
 /// What presence knows about one bench.
@@ -55,6 +69,8 @@ pub struct BenchPresence {
     conn: Option<u64>,
     /// When the live connection was opened.
     connected_at: Option<DateTime<Utc>>,
+    /// A disconnect not yet recorded (within the takeover grace): when it happened.
+    held_offline: Option<DateTime<Utc>>,
     /// Expected telemetry interval.
     interval: Duration,
 }
@@ -73,10 +89,11 @@ pub enum Input {
 pub struct Presence {
     benches: HashMap<String, BenchPresence>,
     stale_after_intervals: u32,
+    takeover_grace: chrono::Duration,
 }
 
 impl Presence {
-    pub fn new(fleet: &Fleet, stale_after_intervals: u32) -> Self {
+    pub fn new(fleet: &Fleet, settings: &PresenceSettings) -> Self {
         let benches = fleet
             .iter()
             .map(|b| {
@@ -89,14 +106,17 @@ impl Presence {
                     until: None,
                     conn: None,
                     connected_at: None,
+                    held_offline: None,
                     interval: Duration::from_secs(u64::from(b.telemetry_interval_s)),
                 };
                 (b.id.to_string(), p)
             })
             .collect();
+        let grace_ms = settings.takeover_grace_ms.min(PresenceSettings::MAX_TAKEOVER_GRACE_MS);
         Self {
             benches,
-            stale_after_intervals,
+            stale_after_intervals: settings.stale_after_intervals,
+            takeover_grace: chrono::Duration::milliseconds(i64::try_from(grace_ms).unwrap_or(i64::MAX)),
         }
     }
 
@@ -134,13 +154,17 @@ impl Presence {
         self.benches.iter()
     }
 
-    /// Applies one input; returns the state change it caused, if any.
+    /// Applies one input; returns the state change it caused, if any. Call [`settle`](Self::settle)
+    /// for the bench first, with the same `now`, so a held disconnect whose grace ran out before
+    /// the next tick is recorded ahead of a reconnect.
     pub fn apply(&mut self, bench: &str, input: Input, now: DateTime<Utc>) -> Option<StatusEvent> {
         let p = self.benches.get_mut(bench)?;
         match input {
             Input::Connected { conn } => {
                 p.conn = Some(conn);
                 p.connected_at = Some(now);
+                // Back within the grace: the held disconnect was a takeover, not an outage.
+                p.held_offline = None;
                 transition(bench, p, BenchState::Online, "connected", now)
             }
             Input::Disconnected { conn } => {
@@ -151,6 +175,12 @@ impl Presence {
                 p.conn = None;
                 p.connected_at = None;
                 if p.state == BenchState::Sleeping && p.until.is_some_and(|u| u > now) {
+                    return None;
+                }
+                if self.takeover_grace > chrono::Duration::zero()
+                    && matches!(p.state, BenchState::Online | BenchState::Stale)
+                {
+                    p.held_offline = Some(now);
                     return None;
                 }
                 transition(bench, p, BenchState::Offline, "disconnected", now)
@@ -172,6 +202,8 @@ impl Presence {
                     AnnouncedState::Sleeping => {
                         p.until = status.until;
                         if status.until.is_some_and(|u| u > now) {
+                            // Announced before the disconnect it arrived after: a planned sleep.
+                            p.held_offline = None;
                             transition(bench, p, BenchState::Sleeping, "announced", now)
                         } else {
                             None
@@ -180,7 +212,9 @@ impl Presence {
                     AnnouncedState::Offline => {
                         // The Last Will of a connection that is already gone (or retained from before).
                         let asleep = p.state == BenchState::Sleeping && p.until.is_some_and(|u| u > now);
-                        if p.conn.is_some() || asleep || p.state == BenchState::NeverSeen {
+                        // A held disconnect is recorded by the tick, at the time of the drop.
+                        let held = p.held_offline.is_some();
+                        if p.conn.is_some() || asleep || held || p.state == BenchState::NeverSeen {
                             None
                         } else {
                             transition(bench, p, BenchState::Offline, "last_will", now)
@@ -205,10 +239,35 @@ impl Presence {
         }
     }
 
-    /// Time-driven changes: heartbeat timeouts and sleeps that ran out.
+    /// Records `bench`'s held disconnect if its grace has run out by `now`.
+    pub fn settle(&mut self, bench: &str, now: DateTime<Utc>) -> Option<StatusEvent> {
+        let grace = self.takeover_grace;
+        let p = self.benches.get_mut(bench)?;
+        release(bench, p, |at| now - at >= grace)
+    }
+
+    /// Records every held disconnect at once, whatever the grace (the control plane stopping).
+    pub fn settle_all(&mut self) -> Vec<StatusEvent> {
+        let mut changes: Vec<_> = self
+            .benches
+            .iter_mut()
+            .filter_map(|(bench, p)| release(bench, p, |_| true))
+            .collect();
+        changes.sort_by_key(|ev| ev.at);
+        changes
+    }
+
+    /// Time-driven changes: held disconnects whose grace ran out, heartbeat timeouts and sleeps
+    /// that ran out.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<StatusEvent> {
         let mut changes = Vec::new();
+        let grace = self.takeover_grace;
         for (bench, p) in &mut self.benches {
+            if p.held_offline.is_some() {
+                // A held disconnect decides alone: offline once its grace is over, nothing before.
+                changes.extend(release(bench, p, |at| now - at >= grace));
+                continue;
+            }
             match p.state {
                 BenchState::Online => {
                     let silent_since = p.last_seen.max(p.connected_at).or(p.since);
@@ -238,6 +297,13 @@ impl Presence {
             p.interval = interval;
         }
     }
+}
+
+/// Records a held disconnect, at the time it happened, if `due` says its grace is over.
+fn release(bench: &str, p: &mut BenchPresence, due: impl FnOnce(DateTime<Utc>) -> bool) -> Option<StatusEvent> {
+    let at = p.held_offline.filter(|at| due(*at))?;
+    p.held_offline = None;
+    transition(bench, p, BenchState::Offline, "disconnected", at)
 }
 
 fn transition(
@@ -286,7 +352,7 @@ impl PresenceTracker {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Result<(Self, tokio::task::JoinHandle<()>), crate::persistence::StoreError> {
-        let mut presence = Presence::new(fleet, settings.stale_after_intervals);
+        let mut presence = Presence::new(fleet, settings);
         let restored = presence.restore(&store.latest_status_events().await?, Utc::now());
         let tracker = Self {
             inner: Arc::new(Mutex::new(presence)),
@@ -305,8 +371,15 @@ impl PresenceTracker {
 
     /// Feeds one input.
     pub fn apply(&self, bench: &str, input: Input) {
-        let change = self.lock().apply(bench, input, Utc::now());
-        self.record(change);
+        let now = Utc::now();
+        let changes = {
+            let mut presence = self.lock();
+            let held = presence.settle(bench, now);
+            held.into_iter()
+                .chain(presence.apply(bench, input, now))
+                .collect::<Vec<_>>()
+        };
+        self.record(changes);
     }
 
     /// A copy of one bench's presence.
@@ -387,6 +460,9 @@ impl PresenceTracker {
                 }
             }
         }
+        // The broker has stopped: whoever disconnected is not coming back to this process.
+        let held = self.lock().settle_all();
+        self.record(held);
         // Last attempt on the way out.
         while let Some(ev) = self.pending.lock().ok().and_then(|p| p.front().cloned()) {
             if store.insert_status_event(&ev).await.is_err() {
@@ -409,8 +485,17 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + i64::from(s), 0).unwrap()
     }
 
+    /// Presence with every disconnect recorded at once (no takeover grace).
     fn presence() -> Presence {
-        Presence::new(&Fleet::link4(), 3)
+        with_grace(0)
+    }
+
+    fn with_grace(takeover_grace_ms: u64) -> Presence {
+        let settings = PresenceSettings {
+            stale_after_intervals: 3,
+            takeover_grace_ms,
+        };
+        Presence::new(&Fleet::link4(), &settings)
     }
 
     fn state(p: &Presence) -> BenchState {
@@ -430,6 +515,109 @@ mod tests {
         let ev = p.apply("mostar-01", Input::Disconnected { conn: 2 }, t(7)).unwrap();
         assert_eq!((ev.state, ev.at), (BenchState::Offline, t(7)));
         assert!(p.apply("nowhere-01", Input::Connected { conn: 3 }, t(8)).is_none());
+    }
+
+    fn at_ms(ms: i64) -> DateTime<Utc> {
+        t(0) + chrono::Duration::milliseconds(ms)
+    }
+
+    #[test]
+    fn a_takeover_within_the_grace_records_nothing() {
+        let mut p = with_grace(5000);
+        p.apply("mostar-01", Input::Connected { conn: 1 }, at_ms(0)).unwrap();
+        // rumqttd ends the old connection before the new one's CONNACK: drop, then connect.
+        assert!(
+            p.apply("mostar-01", Input::Disconnected { conn: 1 }, at_ms(1000))
+                .is_none()
+        );
+        assert!(p.tick(at_ms(1000)).is_empty());
+        assert!(p.settle("mostar-01", at_ms(1001)).is_none());
+        assert!(
+            p.apply("mostar-01", Input::Connected { conn: 2 }, at_ms(1001))
+                .is_none()
+        );
+        for s in 1..=20 {
+            assert!(p.tick(at_ms(1001 + s * 1000)).is_empty(), "nothing after the takeover");
+        }
+        let b = p.get("mostar-01").unwrap();
+        assert_eq!((b.state, b.since), (BenchState::Online, Some(at_ms(0))));
+        // The new connection's drop is a real one.
+        assert!(
+            p.apply("mostar-01", Input::Disconnected { conn: 2 }, at_ms(30_000))
+                .is_none()
+        );
+        assert!(p.tick(at_ms(34_999)).is_empty());
+        let changes = p.tick(at_ms(35_000));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].state, changes[0].at, changes[0].cause.as_str()),
+            (BenchState::Offline, at_ms(30_000), "disconnected")
+        );
+    }
+
+    #[test]
+    fn a_drop_longer_than_the_grace_is_offline_from_the_disconnect() {
+        let mut p = with_grace(5000);
+        p.apply("mostar-01", Input::Connected { conn: 1 }, t(0));
+        assert!(p.apply("mostar-01", Input::Disconnected { conn: 1 }, t(10)).is_none());
+        // The Last Will of that drop is the same outage: held with it.
+        assert!(
+            p.apply("mostar-01", Input::Status(Status::last_will()), t(10))
+                .is_none()
+        );
+        assert!(p.tick(t(14)).is_empty());
+        let changes = p.tick(t(15));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].state, changes[0].at, changes[0].cause.as_str()),
+            (BenchState::Offline, t(10), "disconnected")
+        );
+        let b = p.get("mostar-01").unwrap();
+        assert_eq!((b.state, b.since), (BenchState::Offline, Some(t(10))));
+        let ev = p.apply("mostar-01", Input::Connected { conn: 2 }, t(20)).unwrap();
+        assert_eq!((ev.state, ev.at), (BenchState::Online, t(20)));
+    }
+
+    #[test]
+    fn a_reconnect_after_the_grace_but_before_the_tick_is_still_an_outage() {
+        let mut p = with_grace(5000);
+        p.apply("mostar-01", Input::Connected { conn: 1 }, t(0));
+        p.apply("mostar-01", Input::Disconnected { conn: 1 }, t(10));
+        let ev = p.settle("mostar-01", t(16)).unwrap();
+        assert_eq!((ev.state, ev.at), (BenchState::Offline, t(10)));
+        let ev = p.apply("mostar-01", Input::Connected { conn: 2 }, t(16)).unwrap();
+        assert_eq!((ev.state, ev.at), (BenchState::Online, t(16)));
+    }
+
+    #[test]
+    fn a_replacement_that_never_connects_leaves_the_bench_offline() {
+        let mut p = with_grace(5000);
+        p.apply("mostar-01", Input::Connected { conn: 1 }, t(0));
+        // The old connection is dropped for a newcomer whose CONNACK never goes out.
+        p.apply("mostar-01", Input::Disconnected { conn: 1 }, t(10));
+        p.apply("mostar-01", Input::Telemetry, t(11));
+        assert_eq!(p.tick(t(16)).len(), 1);
+        assert_eq!(state(&p), BenchState::Offline);
+        // Shutting down records what is held, at its own time.
+        p.apply("mostar-01", Input::Connected { conn: 2 }, t(20));
+        p.apply("mostar-01", Input::Disconnected { conn: 2 }, t(21));
+        let changes = p.settle_all();
+        assert_eq!(changes.len(), 1);
+        assert_eq!((changes[0].state, changes[0].at), (BenchState::Offline, t(21)));
+    }
+
+    #[test]
+    fn sleep_announced_before_a_held_drop_is_sleep() {
+        let mut p = with_grace(5000);
+        p.apply("mostar-01", Input::Connected { conn: 1 }, t(0));
+        // The status and the disconnect travel on different paths; the drop can come first.
+        p.apply("mostar-01", Input::Disconnected { conn: 1 }, t(10));
+        let ev = p
+            .apply("mostar-01", Input::Status(Status::sleeping(t(600))), t(10))
+            .unwrap();
+        assert_eq!(ev.state, BenchState::Sleeping);
+        assert!(p.tick(t(20)).is_empty());
+        assert_eq!(state(&p), BenchState::Sleeping);
     }
 
     #[test]

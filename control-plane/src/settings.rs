@@ -203,6 +203,9 @@ impl Settings {
         if self.presence.stale_after_intervals == 0 {
             return bad("presence.stale_after_intervals must be at least 1");
         }
+        if self.presence.takeover_grace_ms > PresenceSettings::MAX_TAKEOVER_GRACE_MS {
+            return bad("presence.takeover_grace_ms must be at most 60000");
+        }
         if self.api.body_limit_bytes < 1024 || self.api.request_timeout.is_zero() {
             return bad("api.body_limit_bytes must be at least 1024 and api.request_timeout_s at least 1");
         }

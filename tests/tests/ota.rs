@@ -117,6 +117,9 @@ async fn ota_story(database_url: Option<String>) {
     };
     settings.api.listen = "127.0.0.1:0".parse().unwrap();
     settings.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    // Benches here drop for a second or two (mosquitto_sub, refused reconnects) and must count
+    // as away at once; the takeover grace has its own test (tests/presence.rs).
+    settings.presence.takeover_grace_ms = 0;
     let cp = Plane::start(&settings).await;
     let mqtt = cp.running.mqtt_addr;
     let ota = cp.running.ota.clone();
@@ -281,6 +284,9 @@ async fn rollouts_with_real_benches() {
     };
     settings.api.listen = "127.0.0.1:0".parse().unwrap();
     settings.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    // Benches here drop for a second or two (mosquitto_sub, refused reconnects) and must count
+    // as away at once; the takeover grace has its own test (tests/presence.rs).
+    settings.presence.takeover_grace_ms = 0;
     let cp = Plane::start(&settings).await;
     let mqtt = cp.running.mqtt_addr;
     let credentials = Credentials::from_secret_file(&settings.jwt_secret_file()).unwrap();

@@ -120,15 +120,15 @@ impl Harness {
             Arc::new(crate::ingest::NoAcks),
             stop.clone(),
         );
-        let (presence, presence_task) = PresenceTracker::start(
-            &fleet,
-            &PresenceSettings::default(),
-            store.clone(),
-            metrics.clone(),
-            stop.clone(),
-        )
-        .await
-        .unwrap();
+        // Handler tests drive presence by hand: a disconnect counts at once, without a grace.
+        let presence_settings = PresenceSettings {
+            takeover_grace_ms: 0,
+            ..PresenceSettings::default()
+        };
+        let (presence, presence_task) =
+            PresenceTracker::start(&fleet, &presence_settings, store.clone(), metrics.clone(), stop.clone())
+                .await
+                .unwrap();
         let broker = Arc::new(FakeBroker::default());
         broker.listening.store(true, Ordering::Relaxed);
         let published = Arc::new(Published::default());

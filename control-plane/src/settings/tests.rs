@@ -110,6 +110,11 @@ fn validation() {
     let mut s = Settings::default();
     s.ingest.batch_size = 0;
     assert!(s.validate().is_err());
+    let mut s = Settings::default();
+    s.presence.takeover_grace_ms = 60_000;
+    assert!(s.validate().is_ok());
+    s.presence.takeover_grace_ms = 60_001;
+    assert!(s.validate().is_err(), "a minute-long drop is an outage, not a takeover");
 }
 
 #[test]
