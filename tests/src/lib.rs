@@ -291,6 +291,47 @@ impl Drop for ControlPlane {
 }
 
 /// MQTT options for a bench: client id = username = bench id, password = token.
+/// Waits (at most 20 s) for the CONNACK: `Ok` when it accepts, `Err` saying what happened
+/// otherwise.
+pub async fn wait_connack(eventloop: &mut rumqttc::EventLoop) -> Result<(), String> {
+    use rumqttc::{ConnectReturnCode, Event, Packet};
+    let outcome = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => return Ok(()),
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => return Err(format!("refused: {:?}", ack.code)),
+                Ok(_) => {}
+                Err(e) => return Err(format!("connection error: {e}")),
+            }
+        }
+    })
+    .await;
+    outcome.unwrap_or_else(|_| Err("no answer".into()))
+}
+
+/// Connects `bench` as a bench does (a retained `offline` Last Will on its status topic) and
+/// waits for a successful CONNACK. The event loop then runs in the task until its first error,
+/// so a client that lost its connection stays gone instead of taking the bench back.
+pub async fn connect_bench(
+    cp: &ControlPlane,
+    bench: &str,
+    token: &str,
+) -> (rumqttc::AsyncClient, tokio::task::JoinHandle<()>) {
+    let mut opts = bench_options(cp, bench, token);
+    opts.set_last_will(rumqttc::LastWill::new(
+        format!("benches/{bench}/status"),
+        r#"{"v":1,"state":"offline"}"#,
+        rumqttc::QoS::AtLeastOnce,
+        true,
+    ));
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 100);
+    if let Err(e) = wait_connack(&mut eventloop).await {
+        panic!("{bench} was not accepted: {e}");
+    }
+    let task = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    (client, task)
+}
+
 pub fn bench_options(cp: &ControlPlane, bench: &str, token: &str) -> rumqttc::MqttOptions {
     let mut o = rumqttc::MqttOptions::new(bench, cp.mqtt.ip().to_string(), cp.mqtt.port());
     o.set_credentials(bench, token);

@@ -9,41 +9,10 @@ use chrono::Utc;
 use control_plane::store::{self, Store};
 use protocol::BenchState;
 use protocol::api::BenchDetail;
-use rumqttc::{AsyncClient, Event, LastWill, Packet, QoS};
-use tests::{ControlPlane, bench_options, eventually, recent_status_events};
+use tests::{ControlPlane, connect_bench, eventually, recent_status_events};
 
 const WAIT: Duration = Duration::from_secs(20);
 const TAKEOVERS: usize = 5;
-
-/// Connects with a Last Will and waits for a successful CONNACK; the event loop runs in a task
-/// that ends with the connection.
-async fn connect(cp: &ControlPlane, bench: &str, token: &str) -> (AsyncClient, tokio::task::JoinHandle<()>) {
-    let mut opts = bench_options(cp, bench, token);
-    opts.set_last_will(LastWill::new(
-        format!("benches/{bench}/status"),
-        r#"{"v":1,"state":"offline"}"#,
-        QoS::AtLeastOnce,
-        true,
-    ));
-    let (client, mut eventloop) = AsyncClient::new(opts, 10);
-    tokio::time::timeout(WAIT, async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success, "{bench} refused");
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => panic!("{bench}: connection error: {e}"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{bench}: no CONNACK"));
-    // Ends at the first error: a client that reconnected would take the bench back.
-    let task = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    (client, task)
-}
 
 async fn detail(cp: &ControlPlane, token: &str, bench: &str) -> BenchDetail {
     let response = reqwest::Client::new()
@@ -66,8 +35,8 @@ async fn a_takeover_is_not_an_outage_and_a_drop_longer_than_the_grace_is() {
     let mostar = cp.token("bench", "mostar-01", &[]);
     let ravno = cp.token("bench", "ravno-01", &[]);
 
-    let (_old, old_loop) = connect(&cp, "mostar-01", &mostar).await;
-    let (_ravno, ravno_loop) = connect(&cp, "ravno-01", &ravno).await;
+    let (_old, old_loop) = connect_bench(&cp, "mostar-01", &mostar).await;
+    let (_ravno, ravno_loop) = connect_bench(&cp, "ravno-01", &ravno).await;
     let online = eventually("mostar-01 online in the store", WAIT, || async {
         let ev = recent_status_events(store.as_ref(), "mostar-01").await;
         ev.into_iter().find(|e| e.state == BenchState::Online)
@@ -83,7 +52,7 @@ async fn a_takeover_is_not_an_outage_and_a_drop_longer_than_the_grace_is() {
     // drop and the new connection's CONNACK race, so take over a few times to see both orders.
     let (mut _client, mut live) = (_old, old_loop);
     for round in 1..=TAKEOVERS {
-        let (client, task) = connect(&cp, "mostar-01", &mostar).await;
+        let (client, task) = connect_bench(&cp, "mostar-01", &mostar).await;
         tokio::time::timeout(WAIT, live)
             .await
             .unwrap_or_else(|_| panic!("takeover {round}: the broker to end the old connection"))

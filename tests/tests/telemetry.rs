@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use control_plane::store::{self, Store};
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Packet, QoS};
-use tests::{ControlPlane, bench_options, eventually, recent_status_events, recent_telemetry, telemetry};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use tests::{
+    ControlPlane, bench_options, connect_bench, eventually, recent_status_events, recent_telemetry, telemetry,
+    wait_connack,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -17,43 +20,10 @@ async fn open(cp: &ControlPlane) -> std::sync::Arc<dyn Store> {
         .expect("open the control plane's store")
 }
 
-/// Connects and waits for a successful CONNACK; the event loop keeps running in a task.
-async fn connect(cp: &ControlPlane, bench: &str, token: &str) -> (AsyncClient, tokio::task::JoinHandle<()>) {
-    let mut opts = bench_options(cp, bench, token);
-    opts.set_last_will(LastWill::new(
-        format!("benches/{bench}/status"),
-        r#"{"v":1,"state":"offline"}"#,
-        QoS::AtLeastOnce,
-        true,
-    ));
-    let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    wait_connack(&mut eventloop).await.expect("bench should be accepted");
-    let task = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    (client, task)
-}
-
-/// Ok on an accepted CONNACK, Err with what happened otherwise.
-async fn wait_connack(eventloop: &mut EventLoop) -> Result<(), String> {
-    let outcome = tokio::time::timeout(WAIT, async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == rumqttc::ConnectReturnCode::Success => {
-                    return Ok(());
-                }
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => return Err(format!("refused: {:?}", ack.code)),
-                Ok(_) => {}
-                Err(e) => return Err(format!("connection error: {e}")),
-            }
-        }
-    })
-    .await;
-    outcome.unwrap_or_else(|_| Err("no answer".into()))
-}
-
 async fn story(database_url: Option<&str>) {
     let cp = ControlPlane::start_with(database_url, &[]);
     let token = cp.token("bench", "mostar-01", &[]);
-    let (client, _loop) = connect(&cp, "mostar-01", &token).await;
+    let (client, _loop) = connect_bench(&cp, "mostar-01", &token).await;
     client
         .publish(
             "benches/mostar-01/status",
@@ -161,7 +131,7 @@ async fn telemetry_is_stored_on_postgres() {
 async fn last_will_on_an_abrupt_drop_marks_the_bench_offline() {
     let cp = ControlPlane::start(&[]);
     let token = cp.token("bench", "ravno-01", &[]);
-    let (client, eventloop) = connect(&cp, "ravno-01", &token).await;
+    let (client, eventloop) = connect_bench(&cp, "ravno-01", &token).await;
     client
         .publish(
             "benches/ravno-01/telemetry",
@@ -196,7 +166,7 @@ async fn last_will_on_an_abrupt_drop_marks_the_bench_offline() {
 async fn a_bench_cannot_write_into_another_benchs_rows() {
     let cp = ControlPlane::start(&[]);
     let token = cp.token("bench", "mostar-01", &[]);
-    let (client, _loop) = connect(&cp, "mostar-01", &token).await;
+    let (client, _loop) = connect_bench(&cp, "mostar-01", &token).await;
     client
         .publish(
             "benches/trebinje-01/telemetry",
