@@ -7,8 +7,11 @@
 //! ```
 //!
 //! Scenarios: fleet status (`GET /api/v1/benches`), a 24 h history of one bench in 5-minute
-//! buckets (`GET /api/v1/benches/{id}/telemetry`, rotating over the benches), and the fleet
-//! summary (`GET /api/v1/fleet/summary`: today's energy, sessions and bytes over every bench).
+//! buckets and a 30-day history in 1-hour buckets (`GET /api/v1/benches/{id}/telemetry`,
+//! rotating over the benches), and the fleet summary (`GET /api/v1/fleet/summary`: today's
+//! energy, sessions and bytes over every bench). The samples run to the end of the current UTC
+//! day, so the summary always reads a whole day, as it would just before midnight; the rollups
+//! are brought up to date before the scenarios run (the time it took is printed).
 //! Prints requests/s and latency p50/p99 per run and the medians. `--wrk` drives the load with
 //! `wrk` (Debian package `wrk`) instead of the built-in client, which shares the machine's cores
 //! with the server and so understates what the server alone can do.
@@ -108,6 +111,8 @@ async fn one_backend(a: &Args, backend: &str) {
     settings.database_url = pg.as_ref().map(|d| d.url().to_owned());
     settings.api.listen = "127.0.0.1:0".parse().expect("addr");
     settings.mqtt.listen = "127.0.0.1:0".parse().expect("addr");
+    // The benchmark brings the rollups up to date itself, before the scenarios.
+    settings.store.rollup_interval_ms = 3_600_000;
     let shutdown = CancellationToken::new();
     let running = control_plane::start(settings.clone(), shutdown.clone())
         .await
@@ -117,9 +122,28 @@ async fn one_backend(a: &Args, backend: &str) {
         .expect("store");
     let now = Utc::now();
     let started = Instant::now();
-    let rows = seed(store.as_ref(), now, a).await;
+    // To the end of today: the fleet summary reads a whole day of samples.
+    let day_end = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc() + TimeDelta::days(1);
+    let rows = seed(store.as_ref(), day_end, a).await;
     println!(
         "{backend}: seeded {rows} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // rollups: what the control plane's maintainer does over time, at once (ends after the day).
+    let started = Instant::now();
+    let mut minutes = 0;
+    loop {
+        let n = store
+            .refresh_rollups(day_end + TimeDelta::minutes(1), 5_000)
+            .await
+            .expect("refresh");
+        minutes += n;
+        if n < 5_000 {
+            break;
+        }
+    }
+    println!(
+        "{backend}: rolled up {minutes} bench-minutes in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 
@@ -129,6 +153,7 @@ async fn one_backend(a: &Args, backend: &str) {
     let base = format!("http://{}", running.api_addr);
     let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let (from, to) = (stamp(now - TimeDelta::hours(24)), stamp(now));
+    let month_from = stamp(now - TimeDelta::days(30));
     let benches: Vec<String> = protocol::Fleet::link4().iter().map(|b| b.id.to_string()).collect();
     let scenarios: Vec<(&str, Vec<String>)> = vec![
         ("fleet status", vec![format!("{base}/api/v1/benches")]),
@@ -137,6 +162,13 @@ async fn one_backend(a: &Args, backend: &str) {
             benches
                 .iter()
                 .map(|b| format!("{base}/api/v1/benches/{b}/telemetry?from={from}&to={to}&bucket=5m"))
+                .collect(),
+        ),
+        (
+            "30 d history",
+            benches
+                .iter()
+                .map(|b| format!("{base}/api/v1/benches/{b}/telemetry?from={month_from}&to={to}&bucket=1h"))
                 .collect(),
         ),
         ("fleet summary", vec![format!("{base}/api/v1/fleet/summary")]),
@@ -170,12 +202,12 @@ async fn one_backend(a: &Args, backend: &str) {
     let _ = running.done.await;
 }
 
-/// `days` of samples for every bench up to `now`: a solar curve, counters that grow and reset
+/// `days` of samples for every bench up to `end`: a solar curve, counters that grow and reset
 /// once a day (a nightly reboot), sessions coming and going.
-async fn seed(store: &dyn Store, now: DateTime<Utc>, a: &Args) -> u64 {
+async fn seed(store: &dyn Store, end: DateTime<Utc>, a: &Args) -> u64 {
     let fleet: Vec<String> = protocol::Fleet::link4().iter().map(|b| b.id.to_string()).collect();
     let per_bench = a.days * 86_400 / a.interval_s;
-    let start = now - TimeDelta::seconds(per_bench * a.interval_s);
+    let start = end - TimeDelta::seconds(per_bench * a.interval_s);
     let mut batch = Vec::with_capacity(5_000);
     let mut stored = 0;
     for i in 0..per_bench {

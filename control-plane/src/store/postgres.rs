@@ -38,7 +38,11 @@ impl PgStore {
     /// Opens a pool of at most `options.max_connections` and checks the database answers. Does
     /// not migrate; [`PgStore::mode`] reflects whether TimescaleDB is already installed.
     pub async fn connect(url: &str, options: &StoreSettings) -> Result<Self> {
-        let connect = PgConnectOptions::from_str(url)?.application_name("benchfleet-control-plane");
+        let connect = PgConnectOptions::from_str(url)?
+            .application_name("benchfleet-control-plane")
+            // JIT compiling a fleet summary (estimated expensive, a few ms to run) took 70 ms of
+            // its 100; none of these queries runs long enough to win it back.
+            .options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)

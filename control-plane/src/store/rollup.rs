@@ -80,6 +80,24 @@ impl Dialect {
             Self::Postgres | Self::Timescale => format!("({t} + INTERVAL '1 minute')"),
         }
     }
+
+    /// `SELECT {columns}` from each row of `outer` joined with the rows of `table` (`name alias`)
+    /// where `cond`: a range scan of `table`'s primary key per bench. SQLite's planner loops so
+    /// by itself; PostgreSQL's cannot tell how few benches and how short the ranges are and
+    /// would hash-join a scan of the whole table, so the scan is a LATERAL subquery it may not
+    /// pull up (`OFFSET 0`).
+    fn per_bench(self, columns: &str, outer: &str, table: &str, cond: &str) -> String {
+        match self {
+            Self::Sqlite => format!("SELECT {columns} FROM {outer} JOIN {table} ON {cond}"),
+            Self::Postgres | Self::Timescale => {
+                let alias = table.rsplit(' ').next().unwrap_or(table);
+                format!(
+                    "SELECT {columns} FROM {outer} CROSS JOIN LATERAL \
+                     (SELECT {alias}.* FROM {table} WHERE {cond} OFFSET 0) {alias}"
+                )
+            }
+        }
+    }
 }
 
 /// Parameter names of a rollup read.
@@ -145,14 +163,32 @@ fn sources(d: Dialect, p: &Params, read: Read) -> String {
                               WHERE t.bench_id = c.bench_id AND t.ts >= {lo} AND t.ts < c.hi), c.hi) AS tail \
              FROM cut c \
          ), raw AS ( \
-             SELECT t.bench_id, t.ts, t.seq, t.uptime_s, {columns}, TRUE AS counted \
-             FROM keys k JOIN telemetry t ON t.bench_id = k.bench_id \
-             WHERE t.ts >= {from} AND t.ts < {lo} AND t.ts < {to} \
+             {head} \
              UNION ALL \
-             SELECT t.bench_id, t.ts, t.seq, t.uptime_s, {columns}, t.ts >= b.hi AS counted \
-             FROM bounds b JOIN telemetry t ON t.bench_id = b.bench_id \
-             WHERE t.ts >= b.tail AND t.ts < {to} \
-         ), {increments}"
+             {tail} \
+         ), {increments}",
+        head = d.per_bench(
+            &format!("t.bench_id, t.ts, t.seq, t.uptime_s, {columns}, TRUE AS counted"),
+            "keys k",
+            "telemetry t",
+            &format!("t.bench_id = k.bench_id AND t.ts >= {from} AND t.ts < {lo} AND t.ts < {to}"),
+        ),
+        tail = d.per_bench(
+            &format!("t.bench_id, t.ts, t.seq, t.uptime_s, {columns}, t.ts >= b.hi AS counted"),
+            "bounds b",
+            "telemetry t",
+            &format!("t.bench_id = b.bench_id AND t.ts >= b.tail AND t.ts < {to}"),
+        ),
+    )
+}
+
+/// The rollup rows `[lo, hi)` of each bench, with `columns`.
+fn rolled(d: Dialect, columns: &str, lo: &str) -> String {
+    d.per_bench(
+        columns,
+        "bounds b",
+        "telemetry_minute r",
+        &format!("r.bench_id = b.bench_id AND r.minute >= {lo} AND r.minute < b.hi"),
     )
 }
 
@@ -178,7 +214,7 @@ pub(super) fn buckets_sql(d: Dialect) -> String {
     };
     let sources = sources(d, &p, Read::Buckets);
     let mut raw = Vec::new();
-    let mut rolled = Vec::new();
+    let mut rolled_columns = Vec::new();
     let mut fin = Vec::new();
     for (g, nullable) in GAUGES {
         raw.push(format!(
@@ -189,7 +225,7 @@ pub(super) fn buckets_sql(d: Dialect) -> String {
         } else {
             "r.samples".into()
         };
-        rolled.push(format!("r.{g}_sum, {n}, r.{g}_min, r.{g}_max"));
+        rolled_columns.push(format!("r.{g}_sum, {n}, r.{g}_min, r.{g}_max"));
         fin.push(format!(
             "sum({g}_sum) / {n} AS {g}_avg, min({g}_min) AS {g}_min, max({g}_max) AS {g}_max",
             n = d.float(&format!("nullif(sum({g}_n), 0)"))
@@ -197,14 +233,14 @@ pub(super) fn buckets_sql(d: Dialect) -> String {
     }
     for m in MAXIMA {
         raw.push(format!("max({m}) AS {m}_max"));
-        rolled.push(format!("r.{m}_max"));
+        rolled_columns.push(format!("r.{m}_max"));
         fin.push(format!("{} AS {m}_max", d.int(&format!("max({m}_max)"))));
     }
     for c in BANDWIDTH {
         raw.push(format!(
             "sum(inc_{c}) AS {c}_inc, sum(CASE WHEN inc_{c} IS NOT NULL THEN span_ms END) AS {c}_span"
         ));
-        rolled.push(format!(
+        rolled_columns.push(format!(
             "{}, {}",
             rolled_increase(c, &p.from),
             nadd(
@@ -223,7 +259,7 @@ pub(super) fn buckets_sql(d: Dialect) -> String {
     }
     for c in STARTED {
         raw.push(format!("sum(inc_{c}) AS {c}_inc"));
-        rolled.push(rolled_increase(c, &p.from));
+        rolled_columns.push(rolled_increase(c, &p.from));
         fin.push(format!("{} AS {c}", d.int(&format!("sum({c}_inc)"))));
     }
     format!(
@@ -231,16 +267,20 @@ pub(super) fn buckets_sql(d: Dialect) -> String {
              SELECT {raw_bucket} AS bucket, count(*) AS samples, {raw} \
              FROM i WHERE counted GROUP BY {raw_bucket} \
              UNION ALL \
-             SELECT {rolled_bucket} AS bucket, r.samples, {rolled} \
-             FROM bounds b JOIN telemetry_minute r ON r.bench_id = b.bench_id \
-             WHERE r.minute >= {lo} AND r.minute < b.hi \
+             {rolled} \
          ) \
          SELECT bucket, {samples} AS samples, {fin} FROM parts GROUP BY bucket ORDER BY bucket",
         raw_bucket = d.bucket_of("ts", &width),
-        rolled_bucket = d.bucket_of("r.minute", &width),
         raw = raw.join(", "),
-        rolled = rolled.join(", "),
-        lo = p.lo,
+        rolled = rolled(
+            d,
+            &format!(
+                "{} AS bucket, r.samples, {}",
+                d.bucket_of("r.minute", &width),
+                rolled_columns.join(", ")
+            ),
+            &p.lo
+        ),
         samples = d.int("sum(samples)"),
         fin = fin.join(", "),
     )
@@ -276,7 +316,7 @@ pub(super) fn usage_sql(d: Dialect) -> String {
     let sources = sources(d, &p, Read::Usage);
     let counters = [BANDWIDTH.as_slice(), STARTED.as_slice()].concat();
     let raw: Vec<String> = counters.iter().map(|c| format!("sum(inc_{c}) AS {c}_inc")).collect();
-    let rolled: Vec<String> = counters.iter().map(|c| rolled_increase(c, &p.from)).collect();
+    let rolled_columns: Vec<String> = counters.iter().map(|c| rolled_increase(c, &p.from)).collect();
     let bytes = |c: &str| format!("coalesce({}, 0.0)", d.float(&format!("sum({c}_inc)")));
     let sessions = STARTED
         .iter()
@@ -288,21 +328,25 @@ pub(super) fn usage_sql(d: Dialect) -> String {
              SELECT bench_id, count(*) AS samples, sum({energy}) AS solar_wh, {raw} \
              FROM i WHERE counted GROUP BY bench_id \
              UNION ALL \
-             SELECT r.bench_id, r.samples, {solar_wh}, {rolled} \
-             FROM bounds b JOIN telemetry_minute r ON r.bench_id = b.bench_id \
-             WHERE r.minute >= {lo} AND r.minute < b.hi \
+             {rolled} \
          ) \
          SELECT bench_id, {samples} AS samples, coalesce(sum(solar_wh), 0.0) AS solar_wh, \
                 {rx} AS rx_bytes, {tx} AS tx_bytes, {sessions} AS sessions_started \
          FROM parts GROUP BY bench_id ORDER BY bench_id",
         energy = energy_sql(d),
         raw = raw.join(", "),
-        solar_wh = nadd(
-            "r.solar_wh",
-            &format!("CASE WHEN r.prev_ts >= {from} THEN r.solar_wh_first END", from = p.from)
+        rolled = rolled(
+            d,
+            &format!(
+                "r.bench_id, r.samples, {}, {}",
+                nadd(
+                    "r.solar_wh",
+                    &format!("CASE WHEN r.prev_ts >= {from} THEN r.solar_wh_first END", from = p.from)
+                ),
+                rolled_columns.join(", ")
+            ),
+            &p.lo
         ),
-        rolled = rolled.join(", "),
-        lo = p.lo,
         samples = d.int("sum(samples)"),
         rx = bytes("rx_bytes"),
         tx = bytes("tx_bytes"),
