@@ -18,7 +18,7 @@
 //! total rate raised from `--from` by `--step` msg/s, `--step-duration` seconds per step, until a
 //! step loses a message, leaves a backlog (the last PUBACK — for the control plane, the last row
 //! confirmed stored — more than 1 s after the load), or the load generator itself falls behind
-//! (then the figure is a lower bound, marked `≥`). `--runs 0 --search` runs only the search.
+//! (then the figure is a lower bound, marked `≥`, as it is when a target sustains even `--to`). `--runs 0 --search` runs only the search.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark: a failed unwrap is a failed run
 
 use std::net::TcpListener;
@@ -308,8 +308,8 @@ async fn run_target(target: Target, args: &Args, dir: &std::path::Path) -> Row {
     }
 }
 
-/// Raises the offered rate step by step; returns the highest sustained rate and whether the
-/// generator, not the target, ended the search.
+/// Raises the offered rate step by step; returns the highest sustained rate and whether it is
+/// only a lower bound (the generator fell behind, or the target sustained even `--to`).
 async fn search(target: Target, name: &str, args: &Args, s: Search, dir: &std::path::Path) -> (Option<f64>, bool) {
     let mut best = None;
     let mut total = s.from;
@@ -340,7 +340,7 @@ async fn search(target: Target, name: &str, args: &Args, s: Search, dir: &std::p
         }
         total += s.step;
     }
-    (best, false)
+    (best, true)
 }
 
 async fn control_plane(args: &Args, database_url: Option<&str>) -> Row {
