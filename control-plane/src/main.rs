@@ -183,14 +183,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied ({:?})", store.mode());
             Ok(())
         }),
-        Command::Token(args) => mint(&settings, args),
+        Command::Token(args) => runtime.block_on(mint(&settings, args)),
         Command::Config(_) => unreachable!("handled above"),
     }
 }
 
-fn mint(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
+async fn mint(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
     match args.role {
-        Role::Cso if args.org.is_none() => anyhow::bail!("a cso token needs --org <organisation id>"),
+        Role::Cso => {
+            let Some(org) = &args.org else {
+                anyhow::bail!("a cso token needs --org <organisation id>");
+            };
+            // A token for an organisation the network does not have would be refused on every
+            // request; say so now.
+            let store = control_plane::open_store(settings).await?;
+            let known = store.organisations().await.context("reading the organisations")?;
+            if !known.iter().any(|o| &o.id == org) {
+                let ids: Vec<&str> = known.iter().map(|o| o.id.as_str()).collect();
+                anyhow::bail!(
+                    "{org:?} is not an organisation of the network in {} (known: {}); \
+                     `serve --demo` creates the demo's, `POST /api/v1/organisations/applications` applies",
+                    control_plane::store::redact_url(&settings.database_url()),
+                    if ids.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        ids.join(", ")
+                    }
+                );
+            }
+        }
         Role::Bench => {
             let fleet = control_plane::load_fleet(settings)?;
             anyhow::ensure!(

@@ -198,16 +198,10 @@ impl ControlPlane {
         self.mqtt = mqtt;
     }
 
-    /// Mints a token with `control-plane token`, signed with this instance's secret.
+    /// Mints a token with `control-plane token`, signed with this instance's secret (and, for a
+    /// `cso` token, checked against this instance's store).
     pub fn token(&self, role: &str, subject: &str, extra: &[&str]) -> String {
-        let out = Command::new(binary("control-plane"))
-            .arg("token")
-            .arg("--data-dir")
-            .arg(self.data_dir.path())
-            .args(["--role", role, "--subject", subject])
-            .args(extra)
-            .output()
-            .expect("running control-plane token");
+        let out = self.try_token(role, subject, extra);
         assert!(
             out.status.success(),
             "token failed: {}",
@@ -218,6 +212,22 @@ impl ControlPlane {
             .last()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// Runs `control-plane token` for this instance and returns what it did.
+    pub fn try_token(&self, role: &str, subject: &str, extra: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(binary("control-plane"));
+        cmd.arg("token")
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--role", role, "--subject", subject])
+            .args(extra)
+            .env_remove("DATABASE_URL")
+            .env_remove("BENCHFLEET_DATABASE_URL");
+        if let Some(url) = &self.args.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        cmd.output().expect("running control-plane token")
     }
 
     pub fn data_dir(&self) -> &Path {

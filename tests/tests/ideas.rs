@@ -141,6 +141,16 @@ async fn story(database_url: Option<&str>) {
     )
     .await;
     assert_eq!((status, body["state"].as_str()), (200, Some("active")), "{body}");
+    // The command line mints member tokens only for organisations the network has.
+    let refused = cp.try_token("cso", "amra", &["--org", "nope"]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("\"nope\" is not an organisation") && why.contains(&org),
+        "an unknown organisation got a token: {why}"
+    );
+    let from_cli = cp.token("cso", "amra", &["--org", &org]);
+    let (status, body) = call(Method::GET, api("/api/v1/ideas"), Some(&from_cli), None).await;
+    assert_eq!(status, 200, "{body}");
     let rules = json!({"rules": [{"name": "mostar-parks", "priority": 1, "match": {"municipalities": ["Mostar"], "keywords": ["park"]}, "targets": [org]}]});
     let (status, body) = call(Method::PUT, api("/api/v1/routing/rules"), Some(&operator), Some(rules)).await;
     assert_eq!(status, 200, "{body}");
