@@ -40,6 +40,7 @@ pub(crate) mod gate;
 pub mod identity;
 mod link;
 mod listener;
+pub mod quota;
 mod settings;
 
 pub use acl::AclAction;

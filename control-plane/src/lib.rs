@@ -208,6 +208,10 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         broker.events,
         broker.inbound,
         Consumers {
+            quota: broker::quota::BenchQuota::new(
+                settings.mqtt.bench_messages_per_s,
+                settings.mqtt.bench_message_burst,
+            ),
             ingest: ingest.clone(),
             presence: presence.clone(),
             ota: ota.clone(),
@@ -287,6 +291,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
 
 /// Where bench messages go.
 struct Consumers {
+    /// Applied before any of the others sees a message.
+    quota: broker::quota::BenchQuota,
     ingest: Ingest,
     presence: PresenceTracker,
     ota: ota::Ota,
@@ -342,13 +348,8 @@ fn on_event(ev: BrokerEvent, presence: &PresenceTracker, metrics: &Metrics) {
             metrics.mqtt_connections.dec();
             presence.apply(bench.as_str(), Input::Disconnected { conn });
         }
-        BrokerEvent::Denied { reason, .. } => {
-            metrics
-                .mqtt_connections_denied
-                .get_or_create(&ReasonLabel {
-                    reason: reason.as_str(),
-                })
-                .inc();
+        BrokerEvent::Denied { client_id, reason } => {
+            metrics.connection_denied(&client_id, reason.as_str(), std::time::Instant::now());
         }
         BrokerEvent::AclViolation { .. } => {
             metrics.mqtt_acl_violations.inc();
@@ -371,6 +372,7 @@ fn on_telemetry(
 
 fn on_message(msg: Inbound, to: &Consumers, metrics: &Metrics) {
     let Consumers {
+        quota,
         ingest,
         presence,
         ota,
@@ -378,6 +380,11 @@ fn on_message(msg: Inbound, to: &Consumers, metrics: &Metrics) {
     } = to;
     let bench = msg.topic.bench.as_str();
     metrics.received(msg.topic.kind);
+    if !quota.allows(&msg.topic.bench) {
+        let detail = "over the bench's message quota ([mqtt] bench_messages_per_s, bench_message_burst)";
+        metrics.payload_dropped(bench, msg.topic.kind.label(), metrics::DROP_RATE_LIMITED, &detail);
+        return;
+    }
     match msg.topic.kind {
         TopicKind::Telemetry => on_telemetry(ingest, presence, bench, &msg.payload, msg.received_at),
         TopicKind::Status => match protocol::Status::decode(&msg.payload) {

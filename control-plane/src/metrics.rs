@@ -68,6 +68,8 @@ fn http_duration_histogram() -> Histogram {
 pub const DROP_QUEUE_FULL: &str = "queue_full";
 /// Dropped because the broker's in-process link fell more than its commit log behind.
 pub const DROP_LINK_OVERRUN: &str = "link_overrun";
+/// A bench sent more than its message quota (`broker::quota`).
+pub const DROP_RATE_LIMITED: &str = "rate_limited";
 
 /// The control plane's metrics.
 pub struct Metrics {
@@ -135,6 +137,9 @@ pub struct Metrics {
     newest: Mutex<HashMap<String, Newest>>,
     /// Which dropped payloads are logged ([`Metrics::payload_dropped`]).
     drop_log: DropLog,
+    /// The same for refused CONNECTs, by reason only: client ids before authentication are
+    /// anyone's to invent.
+    denial_log: DropLog,
 }
 
 /// What `observe` keeps per bench: the newest sample's time and raw counters, and the bench's
@@ -192,6 +197,7 @@ impl Metrics {
             ideas_awaiting_operator: Gauge::default(),
             newest: Mutex::default(),
             drop_log: DropLog::default(),
+            denial_log: DropLog::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -377,7 +383,7 @@ impl Metrics {
         for status in ["confirm", "act"] {
             let _ = m.idea_deadlines_expired.get_or_create(&StatusLabel { status });
         }
-        for reason in [DROP_QUEUE_FULL, DROP_LINK_OVERRUN] {
+        for reason in [DROP_QUEUE_FULL, DROP_LINK_OVERRUN, DROP_RATE_LIMITED] {
             let _ = m.mqtt_messages_dropped.get_or_create(&ReasonLabel { reason });
         }
         Self { registry, ..m }
@@ -433,12 +439,37 @@ impl Metrics {
     /// out of the log (call it every second or so, so a flood that stops is still summed up).
     pub fn flush_drop_log(&self, now: std::time::Instant) {
         let seconds = self.drop_log.interval().as_secs();
+        for s in self.denial_log.flush(now) {
+            tracing::warn!(
+                deny.reason = s.reason,
+                denied.unlogged = s.unlogged,
+                "{} more MQTT connections refused for this reason in the last {seconds} s (not logged one by one)",
+                s.unlogged
+            );
+        }
         for s in self.drop_log.flush(now) {
             tracing::warn!(
                 bench.id = %s.bench, reason = s.reason, dropped.unlogged = s.unlogged,
                 "{} more payloads from this bench dropped for this reason in the last {seconds} s (not logged one by one)",
                 s.unlogged
             );
+        }
+    }
+
+    /// Counts a CONNECT refused for `reason` (`mqtt_connections_denied`) and logs it at WARN,
+    /// at most one line per reason and minute, like dropped payloads (a flood of bad passwords
+    /// must not flood the log); `client_id` is sanitized.
+    pub fn connection_denied(&self, client_id: &str, reason: &'static str, now: std::time::Instant) {
+        self.mqtt_connections_denied
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+        match self.denial_log.note("", reason, now) {
+            None => {}
+            Some(0) => tracing::warn!(client.id = %client_id, deny.reason = reason, "MQTT connection refused"),
+            Some(unlogged) => tracing::warn!(
+                client.id = %client_id, deny.reason = reason, denied.unlogged = unlogged,
+                "MQTT connection refused; {unlogged} more refused for this reason since the last line were not logged"
+            ),
         }
     }
 

@@ -299,11 +299,11 @@ impl Target {
 async fn run_target(target: Target, args: &Args, dir: &std::path::Path) -> Row {
     match target {
         Target::Mosquitto => mosquitto_run(args, dir).await,
-        Target::Sqlite => control_plane(args, None).await,
+        Target::Sqlite => control_plane(args, None, dir).await,
         Target::Postgres => {
             // A fresh database each run: rows are counted per run.
             let db = store::testing::pg_database().await.unwrap();
-            control_plane(args, Some(db.url())).await
+            control_plane(args, Some(db.url()), dir).await
         }
     }
 }
@@ -343,9 +343,17 @@ async fn search(target: Target, name: &str, args: &Args, s: Search, dir: &std::p
     (best, true)
 }
 
-async fn control_plane(args: &Args, database_url: Option<&str>) -> Row {
+async fn control_plane(args: &Args, database_url: Option<&str>, dir: &std::path::Path) -> Row {
     let benches = args.benches.to_string();
-    let cp = ControlPlane::start_logging(database_url, &["--load-test-benches", &benches], "info");
+    // Load-test benches send far more than a bench's message quota: lift it, as Mosquitto has none.
+    let config = dir.join("peers.toml");
+    std::fs::write(&config, "[mqtt]\nbench_messages_per_s = 0\n").unwrap();
+    let config = config.display().to_string();
+    let cp = ControlPlane::start_logging(
+        database_url,
+        &["--load-test-benches", &benches, "--config", &config],
+        "info",
+    );
     let credentials = Credentials::from_secret_file(&cp.data_dir().join("jwt.secret")).unwrap();
     let (report, cpu) = measured(cp.pid(), load(args, cp.mqtt.port(), credentials)).await;
     let stored = rows_in(&cp).await;

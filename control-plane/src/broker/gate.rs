@@ -111,7 +111,8 @@ impl Gate {
 
     fn deny(&self, client_id: &str, reason: DenyReason) -> mqtt::Error {
         let client_id = sanitize(client_id);
-        warn!(client.id = %client_id, deny.reason = reason.as_str(), "MQTT connection refused");
+        // The control plane logs refusals at WARN, rate-limited (`Metrics::connection_denied`).
+        debug!(client.id = %client_id, deny.reason = reason.as_str(), "MQTT connection refused");
         self.emit(BrokerEvent::Denied { client_id, reason });
         REFUSED
     }

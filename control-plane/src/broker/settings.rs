@@ -52,6 +52,14 @@ pub struct BrokerSettings {
     pub bench_segment_count: usize,
     /// Worker threads of the broker's own tokio runtime (connections, link).
     pub worker_threads: usize,
+    /// Messages a second one bench may send on average, all topics together; beyond it (and its
+    /// burst) messages are dropped and counted
+    /// (`benchfleet_mqtt_messages_dropped_total{reason="rate_limited"}`). A bench sends about one
+    /// a minute; 0 turns the limit off (load tests).
+    pub bench_messages_per_s: u32,
+    /// Messages one bench may send at once above that rate: room for a store-and-forward queue
+    /// emptying after an outage (at least `bench_messages_per_s`).
+    pub bench_message_burst: u32,
 }
 
 /// Local links attached to the router besides the benches (the control plane's own link).
@@ -83,6 +91,8 @@ impl Default for BrokerSettings {
             bench_segment_bytes: 64 * 1024,
             bench_segment_count: 2,
             worker_threads: 2,
+            bench_messages_per_s: 20,
+            bench_message_burst: 2000,
         }
     }
 }

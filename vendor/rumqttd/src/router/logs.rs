@@ -61,6 +61,41 @@ pub struct DataLog {
     retained_publishes: HashMap<Topic, PublishData>,
     /// List of filters associated with a topic
     publish_filters: HashMap<Topic, Vec<FilterIdx>>,
+    /// benchfleet patch: the filters with a wildcard (`+` or `#`), the only ones a topic must be
+    /// matched against one by one. A filter without wildcards matches exactly the topic equal to
+    /// it, which `filter_indexes` finds by hashing.
+    wildcard_filters: Vec<(Filter, FilterIdx)>,
+}
+
+/// benchfleet patch: whether a filter may match topics other than the one equal to it.
+fn has_wildcard(filter: &str) -> bool {
+    filter.contains(['+', '#'])
+}
+
+/// Keeps a retained publish unless its message expiry interval has passed (then adjusts it).
+fn retain_unexpired(pubdata: &mut PublishData, now: Instant) -> bool {
+    // Keep data if no properties exists, which implies no message expiry!
+    let Some(properties) = pubdata.properties.as_mut() else {
+        return true;
+    };
+
+    // Keep data if there is no message_expiry_interval
+    let Some(message_expiry_interval) = properties.message_expiry_interval.as_mut() else {
+        return true;
+    };
+
+    let time_spent = (now - pubdata.timestamp).as_secs() as u32;
+
+    let is_valid = time_spent < *message_expiry_interval;
+
+    // ignore expired messages
+    if is_valid {
+        // set message_expiry_interval to (original value - time spent waiting in server)
+        // ref: https://docs.oasis-open.org/mqtt/mqtt/v5.0/os/mqtt-v5.0-os.html#_Toc3901112
+        *message_expiry_interval -= time_spent;
+    }
+
+    is_valid
 }
 
 impl DataLog {
@@ -69,6 +104,7 @@ impl DataLog {
         let mut filter_indexes = HashMap::new();
         let retained_publishes = HashMap::new();
         let publish_filters = HashMap::new();
+        let mut wildcard_filters = Vec::new();
 
         if let Some(warmup_filters) = config.initialized_filters.clone() {
             for filter in warmup_filters {
@@ -77,6 +113,9 @@ impl DataLog {
                 // Add commitlog to datalog and add datalog index to filter to
                 // datalog index map
                 let idx = native.insert(data);
+                if has_wildcard(&filter) {
+                    wildcard_filters.push((filter.clone(), idx));
+                }
                 filter_indexes.insert(filter, idx);
             }
         }
@@ -87,6 +126,7 @@ impl DataLog {
             publish_filters,
             filter_indexes,
             retained_publishes,
+            wildcard_filters,
         })
     }
 
@@ -128,11 +168,22 @@ impl DataLog {
         match &self.publish_filters.get(topic) {
             Some(v) => Some(v.to_vec()),
             None => {
-                let v: Vec<usize> = self
+                // benchfleet patch: the filter equal to the topic by hashing, then only the
+                // wildcard filters one by one (upstream matched every filter, so each new topic
+                // cost O(filters): quadratic in a fleet that subscribes per device).
+                let exact = self
                     .filter_indexes
-                    .iter()
-                    .filter(|(filter, _)| matches(topic, filter))
-                    .map(|(_, filter_idx)| *filter_idx)
+                    .get(topic)
+                    .filter(|_| matches(topic, topic))
+                    .copied();
+                let v: Vec<usize> = exact
+                    .into_iter()
+                    .chain(
+                        self.wildcard_filters
+                            .iter()
+                            .filter(|(filter, _)| matches(topic, filter))
+                            .map(|(_, filter_idx)| *filter_idx),
+                    )
                     .collect();
 
                 if !v.is_empty() {
@@ -158,9 +209,19 @@ impl DataLog {
                 let idx = self.native.insert(data);
                 self.filter_indexes.insert(filter.to_owned(), idx);
 
-                // Match new filter to existing topics and add to publish_filters if it matches
-                for (topic, filters) in publish_filters.iter_mut() {
-                    if matches(topic, filter) {
+                // Match new filter to existing topics and add to publish_filters if it matches.
+                // benchfleet patch: a filter without wildcards can only match the topic equal
+                // to it, found by hashing; only a wildcard filter is matched against every
+                // known topic (upstream did that for every new filter).
+                if has_wildcard(filter) {
+                    self.wildcard_filters.push((filter.to_owned(), idx));
+                    for (topic, filters) in publish_filters.iter_mut() {
+                        if matches(topic, filter) {
+                            filters.push(idx);
+                        }
+                    }
+                } else if let Some(filters) = publish_filters.get_mut(filter) {
+                    if matches(filter, filter) {
                         filters.push(idx);
                     }
                 }
@@ -273,31 +334,27 @@ impl DataLog {
         trace!(info = "reading retain msg", filter = &filter);
         let now = Instant::now();
 
-        // discard expired retained messages
-        self.retained_publishes.retain(|_, pubdata| {
-            // Keep data if no properties exists, which implies no message expiry!
-            let Some(properties) = pubdata.properties.as_mut() else {
-                return true;
-            };
-
-            // Keep data if there is no message_expiry_interval
-            let Some(message_expiry_interval) = properties.message_expiry_interval.as_mut() else {
-                return true;
-            };
-
-            let time_spent = (now - pubdata.timestamp).as_secs() as u32;
-
-            let is_valid = time_spent < *message_expiry_interval;
-
-            // ignore expired messages
-            if is_valid {
-                // set message_expiry_interval to (original value - time spent waiting in server)
-                // ref: https://docs.oasis-open.org/mqtt/mqtt/v5.0/os/mqtt-v5.0-os.html#_Toc3901112
-                *message_expiry_interval -= time_spent;
+        // benchfleet patch: a filter without wildcards can only match the retained publish on
+        // the topic equal to it, so only that one is looked up (and expired); upstream scanned
+        // every retained publish for every subscription.
+        if !has_wildcard(filter) {
+            if let Some(pubdata) = self.retained_publishes.get_mut(filter) {
+                if !retain_unexpired(pubdata, now) {
+                    self.retained_publishes.remove(filter);
+                }
             }
+            return self
+                .retained_publishes
+                .get(filter)
+                .filter(|_| matches(filter, filter))
+                .map(|p| (p.publish.clone(), p.properties.clone()))
+                .into_iter()
+                .collect();
+        }
 
-            is_valid
-        });
+        // discard expired retained messages
+        self.retained_publishes
+            .retain(|_, pubdata| retain_unexpired(pubdata, now));
 
         // no need to include timestamp when returning
         self.retained_publishes
@@ -434,7 +491,8 @@ impl AckLog {
 
 #[cfg(test)]
 mod test {
-    use super::DataLog;
+    use super::{DataLog, PubWithProp};
+    use crate::protocol::Publish;
     use crate::router::shared_subs::Strategy;
     use crate::RouterConfig;
 
@@ -475,6 +533,88 @@ mod test {
         data.matches("topic/a");
 
         assert_eq!(data.publish_filters.get("topic/a").unwrap().len(), 1);
+    }
+
+    fn datalog() -> DataLog {
+        DataLog::new(RouterConfig {
+            max_segment_size: 1024,
+            max_connections: 10,
+            max_segment_count: 10,
+            max_outgoing_packet_count: 1024,
+            custom_segment: None,
+            initialized_filters: None,
+            shared_subscriptions_strategy: Strategy::RoundRobin,
+        })
+        .unwrap()
+    }
+
+    fn sorted(mut v: Vec<usize>) -> Vec<usize> {
+        v.sort_unstable();
+        v
+    }
+
+    // benchfleet patch: the indexed lookups give what matching every filter gave, whichever
+    // comes first, the filter or the topic.
+    #[test]
+    fn exact_and_wildcard_filters_match_as_a_full_scan_would() {
+        let mut data = datalog();
+        let (exact_a, _) = data.next_native_offset("benches/a/config");
+        let (plus, _) = data.next_native_offset("benches/+/config");
+        let (hash, _) = data.next_native_offset("benches/#");
+        data.next_native_offset("benches/b/config");
+        data.next_native_offset("benches/a/config/ack");
+        data.next_native_offset("$SYS/benches/a/config");
+
+        assert_eq!(
+            sorted(data.matches("benches/a/config").unwrap()),
+            sorted(vec![exact_a, plus, hash])
+        );
+        assert_eq!(
+            sorted(data.matches("benches/c/config").unwrap()),
+            sorted(vec![plus, hash])
+        );
+        assert_eq!(data.matches("other/a/config").unwrap(), Vec::<usize>::new());
+        // `$` topics match no filter, as in upstream's `matches`.
+        assert_eq!(data.matches("$SYS/benches/a/config").unwrap(), Vec::<usize>::new());
+
+        // A filter subscribed after its topic was seen joins that topic's cached list, and no
+        // other topic's.
+        let (exact_c, _) = data.next_native_offset("benches/c/config");
+        assert_eq!(
+            sorted(data.matches("benches/c/config").unwrap()),
+            sorted(vec![plus, hash, exact_c])
+        );
+        assert_eq!(
+            sorted(data.matches("benches/a/config").unwrap()),
+            sorted(vec![exact_a, plus, hash])
+        );
+        let (late_plus, _) = data.next_native_offset("+/a/config");
+        assert!(data.matches("benches/a/config").unwrap().contains(&late_plus));
+        assert!(!data.matches("benches/c/config").unwrap().contains(&late_plus));
+    }
+
+    #[test]
+    fn retained_publishes_are_found_by_exact_and_wildcard_filters() {
+        let mut data = datalog();
+        for topic in ["benches/a/config", "benches/b/config", "$SYS/a"] {
+            let publish = Publish::new(topic, "doc", true);
+            data.insert_to_retained_publishes(publish, None, topic.to_owned());
+        }
+        let topics = |v: Vec<PubWithProp>| {
+            let mut t: Vec<_> = v.into_iter().map(|(p, _)| p.topic).collect();
+            t.sort();
+            t
+        };
+        assert_eq!(
+            topics(data.read_retained_messages("benches/a/config")),
+            vec!["benches/a/config"]
+        );
+        assert_eq!(
+            topics(data.read_retained_messages("benches/+/config")),
+            vec!["benches/a/config", "benches/b/config"]
+        );
+        assert!(data.read_retained_messages("benches/c/config").is_empty());
+        assert!(data.read_retained_messages("$SYS/a").is_empty());
     }
 
     //     #[test]

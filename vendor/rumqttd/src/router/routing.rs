@@ -885,6 +885,15 @@ impl Router {
         // Prepare AcksRequest in tracker if router is operating in a
         // single node mode or force ack request for subscriptions
         if force_ack {
+            // benchfleet patch: hand the acks of this batch to the connection now. Upstream
+            // left them to the next `consume` of this connection, which waits behind up to 500
+            // events and every ready connection ahead of it in the queue: under load, most of a
+            // PUBACK's latency.
+            if let (Some(ackslog), Some(outgoing)) =
+                (self.ackslog.get_mut(id), self.obufs.get_mut(id))
+            {
+                ack_device_data(ackslog, outgoing);
+            }
             self.scheduler.reschedule(id, ScheduleReason::FreshData);
         }
 

@@ -38,7 +38,7 @@ use crate::link::local::{self, LinkRx, LinkTx};
 use crate::router::{Event, Router};
 use crate::{Config, ConnectionId, ServerSettings};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::error::Elapsed;
 use tokio::{task, time};
 
@@ -380,7 +380,19 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
     }
 
     pub async fn start(&mut self, link_type: LinkType) -> Result<(), Error> {
-        let listener = TcpListener::bind(&self.config.listen).await?;
+        // benchfleet patch: an accept queue of 4096 (the kernel caps it at `somaxconn`) instead
+        // of the 1024 of `TcpListener::bind`. Under a burst of connections (a fleet reconnecting
+        // after an outage, a flood of bad CONNECTs) a full queue silently drops the handshake's
+        // last ACK: the client believes it is connected and waits for an answer that never comes.
+        let listener = {
+            let socket = match self.config.listen {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.set_reuseaddr(true)?;
+            socket.bind(self.config.listen)?;
+            socket.listen(4096)?
+        };
         let delay = Duration::from_millis(self.config.next_connection_delay_ms);
         let mut count: usize = 0;
 
